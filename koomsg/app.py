@@ -1,0 +1,210 @@
+"""The HTTP application: GraphQL, GraphiQL with local assets, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from cross_web import HTTPException
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from koomsg.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from koomsg.runtime import Runtime
+from koomsg.schema.context import Context, bearer_from_headers
+from koomsg.schema.root import build_schema
+
+log = logging.getLogger("koomsg.app")
+WEB_DIR = Path(__file__).parent / "web"
+# The only files the GraphiQL page loads; each comes from this server.
+GRAPHIQL_ASSETS = {
+    "react.production.min.js": "node_modules/react/umd/react.production.min.js",
+    "react-dom.production.min.js": "node_modules/react-dom/umd/react-dom.production.min.js",
+    "graphiql.min.js": "node_modules/graphiql/graphiql.min.js",
+    "graphiql.min.css": "node_modules/graphiql/graphiql.min.css",
+    "koomsg-graphiql.js": "koomsg-graphiql.js",
+}
+
+
+class KoomsgGraphQL(GraphQL):  # type: ignore[type-arg]
+    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
+        super().__init__(build_schema(runtime.settings), multipart_uploads_enabled=True, **kwargs)
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            # A body that is not GraphQL at all: a JSON error clients can parse.
+            response = JSONResponse(
+                {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]},
+                status_code=exc.status_code,
+            )
+        await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse((WEB_DIR / "graphiql.html").read_text())
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
+        return Context(self.runtime, bearer=bearer_from_headers(request.headers), request=request)
+
+
+class BodyLimit:
+    """Refuse request bodies above the limit before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"errors": [{"message": f"request body larger than {self.max_bytes} bytes",
+                         "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]},
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Metrics:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route = _route_label(scope["path"])
+            HTTP_REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
+            HTTP_LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+def _route_label(path: str) -> str:
+    # Token-carrying paths would explode the label set.
+    for prefix in ("/t/o/", "/t/c/", "/u/", "/files/", "/graphiql/assets/"):
+        if path.startswith(prefix):
+            return prefix + "*"
+    return path if path in {"/graphql", "/healthz", "/readyz", "/metrics", "/"} else "other"
+
+
+def _asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    relative = GRAPHIQL_ASSETS.get(name)
+    path = WEB_DIR / relative if relative else None
+    if path is None or not path.is_file():
+        return PlainTextResponse("not found", status_code=404)
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    on_startup: Sequence[Callable[[], Any]] = (),
+    on_shutdown: Sequence[Callable[[], Any]] = (),
+    extra_routes: Sequence[Any] = (),
+) -> ASGIApp:
+    graphql = KoomsgGraphQL(runtime)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            await runtime.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        from koomsg.broker import broker_ping
+
+        checks["broker"] = await broker_ping(runtime.broker)
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def index(_: Request) -> Response:
+        return JSONResponse({"service": "koomsg", "graphql": "/graphql", "graphiql": "/graphql"})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        for start in on_startup:
+            result = start()
+            if hasattr(result, "__await__"):
+                await result
+        try:
+            yield
+        finally:
+            for stop in on_shutdown:
+                result = stop()
+                if hasattr(result, "__await__"):
+                    await result
+
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/graphiql/assets/{name}", _asset),
+            *extra_routes,
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return Metrics(BodyLimit(app, runtime.settings.max_request_bytes))
+

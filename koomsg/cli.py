@@ -1,0 +1,159 @@
+"""The ``koomsg`` command: serve, worker, db upgrade, operator create-key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from koomsg.config import ConfigError, Settings, load_settings
+from koomsg.plugins.manager import PluginLoadError
+
+log = logging.getLogger("koomsg")
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"koomsg: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _runtime_or_exit(settings: Settings, broker: Any = None) -> Any:
+    from koomsg.runtime import Runtime
+
+    try:
+        return Runtime.build(settings, broker=broker)
+    except (ConfigError, PluginLoadError) as exc:
+        print(f"koomsg: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_db_upgrade(_: argparse.Namespace) -> int:
+    from koomsg.migrations import upgrade
+
+    settings = _settings_or_exit()
+    upgrade(settings.database_url)
+    print("database is at the latest revision")
+    return 0
+
+
+async def _create_operator_key(settings: Settings, name: str) -> str:
+    from koomsg.core.db import Database
+    from koomsg.core.iam.keys import issue_key
+    from koomsg.core.principal import PrincipalKind
+
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction() as session:
+            _, secret = await issue_key(session, kind=PrincipalKind.OPERATOR, name=name)
+    finally:
+        await db.dispose()
+    return secret
+
+
+def cmd_operator_create_key(args: argparse.Namespace) -> int:
+    from koomsg.migrations import upgrade
+
+    settings = _settings_or_exit()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    secret = asyncio.run(_create_operator_key(settings, args.name))
+    print(f"operator key {args.name!r} created; its secret is shown once:")
+    print(secret)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from koomsg.app import create_app
+    from koomsg.migrations import upgrade
+    from koomsg.services import ProcessServices
+
+    settings = _settings_or_exit()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    services = ProcessServices(settings, embedded_worker=settings.is_embedded_broker)
+    runtime = _runtime_or_exit(settings, broker=services.broker)
+    services.attach(runtime)
+    if args.demo:
+        from koomsg.demo import print_demo_keys
+
+        asyncio.run(print_demo_keys(settings, host=args.host, port=args.port))
+    app = create_app(runtime, on_startup=[services.start], on_shutdown=[services.stop])
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", lifespan="on")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from koomsg.services import ProcessServices
+
+    settings = _settings_or_exit()
+    if settings.is_embedded_broker:
+        print(
+            "koomsg: configuration error: KOOMSG_BROKER_URL: `koomsg worker` needs a redis:// or "
+            "amqp:// broker; with none, `koomsg serve` runs the workers itself",
+            file=sys.stderr,
+        )
+        return 2
+    services = ProcessServices(settings, embedded_worker=True, threads=args.threads)
+    runtime = _runtime_or_exit(settings, broker=services.broker)
+    services.attach(runtime)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    async def main() -> None:
+        await services.start()
+        print(f"koomsg worker running with {args.threads} threads", flush=True)
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        await services.stop()
+        await runtime.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="koomsg", description="Self-hosted email messaging service")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the GraphQL API (and, embedded, the workers)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="create demo keys and print them first")
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run delivery workers against the broker")
+    worker.add_argument("--threads", type=int, default=8)
+    worker.set_defaults(handler=cmd_worker)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=cmd_db_upgrade)
+
+    operator = commands.add_parser("operator", help="platform operator tasks")
+    op_commands = operator.add_subparsers(dest="operator_command", required=True)
+    create_key = op_commands.add_parser("create-key", help="create an operator key")
+    create_key.add_argument("--name", required=True)
+    create_key.set_defaults(handler=cmd_operator_create_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""Every setting of koomsg, read once from ``KOOMSG_*`` environment variables.
+
+A bad value stops start-up with one line naming the variable (``ConfigError``),
+because a service that starts half-configured fails later in a worse place.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+BUILTIN_TRANSPORTS = ("outbox", "smtp")
+
+
+class ConfigError(Exception):
+    """A configuration value that koomsg cannot run with."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    broker_url: str | None
+    transport: str
+    outbox_dir: Path
+    smtp_url: str | None
+    dns_nameservers: tuple[tuple[str, int], ...]
+    public_url: str
+    secret_key: str
+    plugins: tuple[str, ...]
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 4000
+    max_request_bytes: int = 64 * 1024 * 1024
+    dns_timeout_seconds: float = 5.0
+    domain_recheck_seconds: int = 86400
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return self.broker_url is None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def public_host(self) -> str:
+        return urlsplit(self.public_url).hostname or "localhost"
+
+
+def _url(variable: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    scheme = parts.scheme.split("+")[0]
+    if scheme not in schemes:
+        allowed = ", ".join(f"{s}://" for s in schemes)
+        raise ConfigError(variable, f"cannot parse {value!r}: expected a URL starting with {allowed}")
+    if scheme != "sqlite" and not parts.hostname:
+        raise ConfigError(variable, f"cannot parse {value!r}: no host name")
+    try:
+        parts.port  # noqa: B018  (raises on a non-numeric port)
+    except ValueError as exc:
+        raise ConfigError(variable, f"cannot parse {value!r}: {exc}") from None
+    return value
+
+
+def _nameservers(value: str) -> tuple[tuple[str, int], ...]:
+    servers = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "53")
+        if not port.isdigit() or not 0 < int(port) < 65536 or not host:
+            raise ConfigError("KOOMSG_DNS_NAMESERVERS", f"cannot parse {item!r}: expected host[:port]")
+        servers.append((host, int(port)))
+    return tuple(servers)
+
+
+def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
+    raw = env.get(variable)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(variable, f"expected a positive whole number, got {raw!r}")
+    return int(raw)
+
+
+def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
+    if env.get("KOOMSG_SECRET_KEY"):
+        key = env["KOOMSG_SECRET_KEY"]
+        if len(key) < 16:
+            raise ConfigError("KOOMSG_SECRET_KEY", "must be at least 16 characters")
+        return key
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Written exclusively so two processes starting together agree on one key.
+    try:
+        with open(path, "x") as handle:
+            handle.write(key)
+        path.chmod(0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    return key
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    data_dir = Path(env.get("KOOMSG_DATA_DIR") or "./var").resolve()
+    database_url = env.get("KOOMSG_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'koomsg.db'}"
+    _url("KOOMSG_DATABASE_URL", database_url, ("sqlite", "postgresql", "postgres"))
+    database_url = _async_driver(database_url)
+    broker_url = env.get("KOOMSG_BROKER_URL") or None
+    if broker_url:
+        _url("KOOMSG_BROKER_URL", broker_url, ("redis", "rediss", "amqp", "amqps"))
+    smtp_url = env.get("KOOMSG_SMTP_URL") or None
+    if smtp_url:
+        _url("KOOMSG_SMTP_URL", smtp_url, ("smtp", "smtps"))
+    public_url = (env.get("KOOMSG_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+    _url("KOOMSG_PUBLIC_URL", public_url, ("http", "https"))
+    plugins = tuple(p.strip() for p in (env.get("KOOMSG_PLUGINS") or "").split(",") if p.strip())
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        broker_url=broker_url,
+        transport=env.get("KOOMSG_TRANSPORT") or "outbox",
+        outbox_dir=Path(env.get("KOOMSG_OUTBOX_DIR") or data_dir / "outbox").resolve(),
+        smtp_url=smtp_url,
+        dns_nameservers=_nameservers(env.get("KOOMSG_DNS_NAMESERVERS") or ""),
+        public_url=public_url,
+        secret_key=_secret_key(env, data_dir),
+        plugins=plugins,
+        max_query_depth=_positive_int(env, "KOOMSG_MAX_QUERY_DEPTH", 12),
+        max_aliases=_positive_int(env, "KOOMSG_MAX_ALIASES", 30),
+        max_tokens=_positive_int(env, "KOOMSG_MAX_TOKENS", 4000),
+        max_request_bytes=_positive_int(env, "KOOMSG_MAX_REQUEST_BYTES", 64 * 1024 * 1024),
+        dns_timeout_seconds=float(_positive_int(env, "KOOMSG_DNS_TIMEOUT", 5)),
+        domain_recheck_seconds=_positive_int(env, "KOOMSG_DOMAIN_RECHECK_SECONDS", 86400),
+        extra={k: v for k, v in env.items() if k.startswith("KOOMSG_")},
+    )
+
+
+def _async_driver(url: str) -> str:
+    """Pick the async driver for a plain SQLAlchemy URL, so users can paste the usual one."""
+    for plain, driver in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def check_transport(settings: Settings, known: set[str]) -> None:
+    """Refuse a transport name that no loaded plugin provides."""
+    if settings.transport not in known:
+        names = ", ".join(sorted(known)) or "none"
+        raise ConfigError("KOOMSG_TRANSPORT", f"unknown transport {settings.transport!r} (known: {names})")

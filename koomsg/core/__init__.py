@@ -1,0 +1,1 @@
+"""The domain of koomsg: one package per area, plain async services over a session."""

@@ -1,0 +1,61 @@
+"""Access keys: secrets shown once, stored hashed, compared in constant time.
+
+A secret reads ``<key id>.<random part>``: the id finds the row, the random
+part is checked against its SHA-256 with ``hmac.compare_digest``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from koomsg.core.errors import Unauthenticated
+from koomsg.core.iam.models import AccessKey
+from koomsg.core.principal import Principal, PrincipalKind
+
+
+def _digest(random_part: str) -> str:
+    return hashlib.sha256(random_part.encode()).hexdigest()
+
+
+async def issue_key(
+    session: AsyncSession,
+    *,
+    kind: PrincipalKind,
+    name: str,
+    enterprise_id: str | None = None,
+    user_id: str | None = None,
+) -> tuple[AccessKey, str]:
+    """Create a key; the returned secret is never stored and cannot be shown again."""
+    random_part = secrets.token_urlsafe(32)
+    key = AccessKey(
+        kind=kind,
+        name=name,
+        enterprise_id=enterprise_id,
+        user_id=user_id,
+        secret_hash=_digest(random_part),
+    )
+    session.add(key)
+    await session.flush()
+    return key, f"{key.id}.{random_part}"
+
+
+async def authenticate(session: AsyncSession, secret: str | None) -> Principal:
+    if not secret:
+        raise Unauthenticated("missing access key: send 'Authorization: Bearer <secret>'")
+    key_id, _, random_part = secret.partition(".")
+    key = await session.get(AccessKey, key_id) if key_id and random_part else None
+    # Compare even when the key is unknown, so timing does not tell ids apart.
+    expected = key.secret_hash if key is not None else _digest("")
+    if not hmac.compare_digest(expected, _digest(random_part)) or key is None or key.revoked_at:
+        raise Unauthenticated("invalid access key")
+    return Principal(
+        kind=PrincipalKind(key.kind),
+        name=key.name,
+        key_id=key.id,
+        enterprise_id=key.enterprise_id,
+        user_id=key.user_id,
+    )

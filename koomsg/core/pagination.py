@@ -1,0 +1,78 @@
+"""Keyset pagination, newest first.
+
+Ids sort by creation time (see ``ids.py``), so the cursor is the last id seen
+and a page is "ids below the cursor". Rows added while a client pages land
+before its cursor and never shift later pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.sql import Select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from koomsg.core.errors import BadInput
+
+T = TypeVar("T")
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    total_count: int
+
+
+def encode_cursor(identifier: str) -> str:
+    return base64.urlsafe_b64encode(identifier.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return base64.urlsafe_b64decode(padded.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadInput("after", "not a cursor returned by this API") from None
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if first < 0 or first > MAX_PAGE_SIZE:
+        raise BadInput("first", f"first must be between 0 and {MAX_PAGE_SIZE}")
+    return first
+
+
+async def paginate(
+    session: AsyncSession,
+    statement: Select[Any],
+    id_column: Any,
+    *,
+    first: int | None,
+    after: str | None,
+) -> Page[Any]:
+    """Run ``statement`` (already filtered) as one page ordered by ``id_column`` descending."""
+    size = page_size(first)
+    count_stmt = select(func.count()).select_from(statement.order_by(None).subquery())
+    total = (await session.execute(count_stmt)).scalar_one()
+    paged = statement
+    if after:
+        paged = paged.where(id_column < decode_cursor(after))
+    rows = (await session.execute(paged.order_by(id_column.desc()).limit(size + 1))).scalars().all()
+    items = list(rows[:size])
+    return Page(
+        items=items,
+        cursors=[encode_cursor(item.id) for item in items],
+        has_next_page=len(rows) > size,
+        has_previous_page=bool(after),
+        total_count=total,
+    )

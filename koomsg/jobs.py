@@ -1,0 +1,1 @@
+"""Imports every module that declares actors or periodic jobs, so a process has them all."""

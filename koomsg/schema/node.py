@@ -1,0 +1,44 @@
+"""``node(id:)``: each area registers how to fetch its objects by id prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from koomsg.core.errors import NotFound
+from koomsg.core.ids import prefix_of
+from koomsg.core.principal import Principal
+from koomsg.schema.common import Node
+from koomsg.schema.context import Info
+
+Fetch = Callable[[AsyncSession, Principal, str], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    action: str
+    fetch: Fetch
+
+
+NODE_KINDS: dict[str, NodeKind] = {}
+
+
+def register_node(prefix: str, action: str, fetch: Fetch) -> None:
+    NODE_KINDS[prefix] = NodeKind(action, fetch)
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(
+        description="Any object by its id. Needs the list permission of the object's kind."
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        kind = NODE_KINDS.get(prefix_of(id))
+        if kind is None:
+            raise NotFound("no object has this id", field="id")
+        async with info.context.read(kind.action) as (session, principal):
+            return await kind.fetch(session, principal, id)  # type: ignore[no-any-return]

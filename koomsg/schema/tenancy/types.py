@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from koomsg.core.principal import PrincipalKind as CorePrincipalKind
+from koomsg.core.tenancy.models import Enterprise as EnterpriseRow
+from koomsg.core.tenancy.models import IndustryClass as CoreIndustryClass
+from koomsg.schema.common import Node
+
+IndustryClass = strawberry.enum(
+    CoreIndustryClass,
+    description="SENSITIVE enterprises have every template reviewed by an operator.",
+)
+PrincipalKind = strawberry.enum(CorePrincipalKind, description="What kind of key made the request.")
+
+
+@strawberry.type(description="A customer of the platform; every resource belongs to one.")
+class Enterprise(Node):
+    id: strawberry.ID
+    name: str
+    real_name_verified: bool = strawberry.field(
+        description="Real-name authentication done: required to enable the service."
+    )
+    industry_class: IndustryClass
+    service_enabled: bool = strawberry.field(description="KooMessage enabled (terms accepted).")
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: EnterpriseRow) -> Enterprise:
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            real_name_verified=row.real_name_verified,
+            industry_class=row.industry_class,
+            service_enabled=row.service_enabled,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="The caller, as identified by its access key.")
+class Principal:
+    kind: PrincipalKind
+    name: str
+    enterprise: Enterprise | None

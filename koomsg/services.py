@@ -1,0 +1,99 @@
+"""What runs beside the API in a process: dramatiq worker threads and periodic jobs.
+
+``koomsg serve`` with no broker URL runs both itself (the embedded default);
+``koomsg worker`` runs both against Redis or RabbitMQ. Periodic jobs (the
+scheduler, sweepers, DNS re-checks) register in ``PERIODIC_JOBS``; each is
+safe to run in several processes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+
+from koomsg.broker import install_broker, make_broker
+from koomsg.config import Settings
+from koomsg.runtime import Runtime
+from koomsg.worker import configure_worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    interval: Callable[[Settings], float]
+    run: Callable[[Runtime], Awaitable[Any]]
+
+
+PERIODIC_JOBS: list[PeriodicJob] = []
+
+
+def periodic(name: str, interval: Callable[[Settings], float]) -> Callable[[Any], Any]:
+    def register(fn: Callable[[Runtime], Awaitable[Any]]) -> Callable[[Runtime], Awaitable[Any]]:
+        PERIODIC_JOBS.append(PeriodicJob(name, interval, fn))
+        return fn
+
+    return register
+
+
+class ProcessServices:
+    def __init__(self, settings: Settings, *, embedded_worker: bool, threads: int = 4) -> None:
+        self.settings = settings
+        self.embedded_worker = embedded_worker
+        self.threads = threads
+        self.broker = make_broker(settings)
+        install_broker(self.broker)
+        self.runtime: Runtime | None = None
+        self._worker: dramatiq.Worker | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def attach(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        configure_worker(self.settings, runtime.plugins, self.broker)
+
+    async def start(self) -> None:
+        import koomsg.jobs  # noqa: F401  (registers actors and periodic jobs)
+
+        install_broker(self.broker)
+        if self.embedded_worker:
+            self._worker = dramatiq.Worker(self.broker, worker_threads=self.threads, worker_timeout=100)
+            self._worker.start()
+        assert self.runtime is not None
+        for job in PERIODIC_JOBS:
+            self._tasks.append(asyncio.create_task(self._loop(job, self.runtime), name=job.name))
+
+    async def _loop(self, job: PeriodicJob, runtime: Runtime) -> None:
+        while True:
+            try:
+                await job.run(runtime)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("periodic job %s failed; it runs again next interval", job.name)
+            await asyncio.sleep(job.interval(self.settings))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._worker is not None:
+            await asyncio.to_thread(self._worker.stop)
+            self._worker = None
+        from koomsg.worker import reset_worker_runtime
+
+        with contextlib.suppress(Exception):
+            await reset_worker_runtime()
+        if not self.embedded_worker or self.settings.is_embedded_broker:
+            return
+        with contextlib.suppress(Exception):
+            self.broker.close()
