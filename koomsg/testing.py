@@ -1,0 +1,284 @@
+"""pytest fixtures for koomsg and its plugins (registered as a pytest plugin).
+
+The database under test is chosen by ``KOOMSG_TEST_DATABASE``: ``sqlite``
+(default; a file in a temporary folder) or ``postgresql`` (a fresh database
+``koomsg_test_<random>`` on ``KOOMSG_TEST_PG_URL``, default
+``postgresql://postgres@127.0.0.1:5432/postgres``, dropped at the end). The
+broker is ``KOOMSG_TEST_BROKER_URL`` (unset: in-process). Migrations run once
+per session; every table is emptied after each test.
+
+Tests talk to the API over HTTP exactly as a frontend does: ``api`` posts
+GraphQL to the ASGI app through httpx, and ``api.upload`` sends GraphQL
+multipart requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+
+from koomsg.config import Settings, load_settings
+from koomsg.core.db import Database
+from koomsg.runtime import Runtime
+
+TEST_SECRET = "test-secret-key-0123456789abcdef"
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get("KOOMSG_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _pg_admin(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(_pg_admin_url())
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def koomsg_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for this test session."""
+    from koomsg.migrations import upgrade
+
+    kind = os.environ.get("KOOMSG_TEST_DATABASE", "sqlite")
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'koomsg.db'}"
+        upgrade(url)
+        yield url
+        return
+    if kind != "postgresql":
+        raise pytest.UsageError("KOOMSG_TEST_DATABASE must be sqlite or postgresql")
+    name = f"koomsg_test_{secrets.token_hex(4)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    base = _pg_admin_url().rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    url = f"{base}/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def make_test_settings(database_url: str, data_dir: Path, **overrides: str) -> Settings:
+    env = {
+        "KOOMSG_DATA_DIR": str(data_dir),
+        "KOOMSG_DATABASE_URL": database_url,
+        "KOOMSG_SECRET_KEY": TEST_SECRET,
+        "KOOMSG_PUBLIC_URL": "http://127.0.0.1:8000",
+    }
+    broker = os.environ.get("KOOMSG_TEST_BROKER_URL")
+    if broker:
+        env["KOOMSG_BROKER_URL"] = broker
+    env.update(overrides)
+    return load_settings({k: v for k, v in env.items() if v is not None})
+
+
+@pytest.fixture
+def koomsg_settings(koomsg_database_url: str, tmp_path: Path) -> Settings:
+    return make_test_settings(koomsg_database_url, tmp_path / "var")
+
+
+async def _empty_all_tables(url: str) -> None:
+    from koomsg.core.models import metadata
+
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            tables = list(reversed(metadata.sorted_tables))
+            if db.engine.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                await session.execute(text(f"TRUNCATE {names} CASCADE"))
+            else:
+                for table in tables:
+                    await session.execute(table.delete())
+    finally:
+        await db.dispose()
+
+
+@pytest_asyncio.fixture
+async def runtime(koomsg_settings: Settings) -> AsyncIterator[Runtime]:
+    """The process runtime an API test runs against; tables are emptied afterwards."""
+    built = Runtime.build(koomsg_settings)
+    try:
+        yield built
+    finally:
+        await built.close()
+        await _empty_all_tables(koomsg_settings.database_url)
+
+
+@dataclass
+class GraphQLResponse:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data")
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return list(self.body.get("errors") or [])
+
+    def ok(self) -> Any:
+        """The data, asserting there was no error."""
+        assert not self.errors, f"unexpected GraphQL errors: {self.errors}"
+        return self.data
+
+    def error(self, code: str, field: str | None = None) -> dict[str, Any]:
+        """The first error, asserting its code (and field, when given)."""
+        assert self.errors, f"expected a {code} error, got data {self.data}"
+        first = self.errors[0]
+        extensions = first.get("extensions") or {}
+        assert extensions.get("code") == code, f"expected {code}, got {first}"
+        if field is not None:
+            assert extensions.get("field") == field, f"expected field {field!r}, got {first}"
+        return first
+
+
+@dataclass
+class Api:
+    """Posts GraphQL to the app over HTTP, as a frontend does."""
+
+    client: httpx.AsyncClient
+    key: str | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, key: str | None) -> dict[str, str]:
+        secret = key if key is not None else self.key
+        return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> GraphQLResponse:
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=self.headers(key)
+        )
+        return GraphQLResponse(response.status_code, response.json())
+
+    async def upload(
+        self,
+        query: str,
+        variables: dict[str, Any],
+        files: dict[str, tuple[str, bytes, str]],
+        *,
+        key: str | None = None,
+    ) -> GraphQLResponse:
+        """A GraphQL multipart request; ``files`` maps a variable path to (name, bytes, type)."""
+        names = {str(i): path for i, path in enumerate(files)}
+        form = {
+            "operations": json.dumps({"query": query, "variables": variables}),
+            "map": json.dumps({i: [f"variables.{path}"] for i, path in names.items()}),
+        }
+        uploads = {i: files[path] for i, path in names.items()}
+        response = await self.client.post("/graphql", data=form, files=uploads, headers=self.headers(key))
+        return GraphQLResponse(response.status_code, response.json())
+
+
+@pytest_asyncio.fixture
+async def http(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    from koomsg.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest_asyncio.fixture
+async def operator_key(runtime: Runtime) -> str:
+    from koomsg.core.iam.keys import issue_key
+    from koomsg.core.principal import PrincipalKind
+
+    async with runtime.db.transaction() as session:
+        _, secret = await issue_key(session, kind=PrincipalKind.OPERATOR, name="test-operator")
+    return secret
+
+
+@pytest.fixture
+def api(http: httpx.AsyncClient, operator_key: str) -> Api:
+    """An API client; ``api.key`` is the key used when a call names none."""
+    return Api(client=http, keys={"operator": operator_key})
+
+
+CREATE_ENTERPRISE = """
+mutation($input: CreateEnterpriseInput!) { createEnterprise(input: $input) { id name } }
+"""
+CREATE_ROOT_KEY = "mutation($id: ID!) { createEnterpriseRootKey(enterpriseId: $id) { secret } }"
+ENABLE = "mutation { enableService(acceptTerms: true) { id serviceEnabled } }"
+
+
+@dataclass
+class EnterpriseHandle:
+    id: str
+    name: str
+    key: str
+
+
+async def new_enterprise(
+    api: Api,
+    name: str = "Acme",
+    *,
+    sensitive: bool = False,
+    verified: bool = True,
+    enable: bool = True,
+) -> EnterpriseHandle:
+    """An enterprise made through the operator API, with its root key (enabled by default)."""
+    operator = api.keys["operator"]
+    created = (
+        await api(
+            CREATE_ENTERPRISE,
+            {
+                "input": {
+                    "name": name,
+                    "realNameVerified": verified,
+                    "industryClass": "SENSITIVE" if sensitive else "NON_SENSITIVE",
+                }
+            },
+            key=operator,
+        )
+    ).ok()["createEnterprise"]
+    secret = (await api(CREATE_ROOT_KEY, {"id": created["id"]}, key=operator)).ok()[
+        "createEnterpriseRootKey"
+    ]["secret"]
+    if enable:
+        (await api(ENABLE, key=secret)).ok()
+    return EnterpriseHandle(id=created["id"], name=name, key=secret)
+
+
+@pytest_asyncio.fixture
+async def enterprise(api: Api) -> EnterpriseHandle:
+    """An enabled, verified, non-sensitive enterprise; ``api.key`` is set to its root key."""
+    made = await new_enterprise(api, "Acme")
+    api.key = made.key
+    return made
+
+
+@pytest.fixture
+def make_enterprise(api: Api) -> Callable[..., Any]:
+    async def make(name: str = "Other", **options: Any) -> EnterpriseHandle:
+        return await new_enterprise(api, name, **options)
+
+    return make
+
+
+async def count_rows(runtime: Runtime, table: str) -> int:
+    """How many rows a table holds: tests check that failures write nothing."""
+    async with runtime.db.session() as session:
+        return int((await session.execute(text(f'SELECT COUNT(*) FROM "{table}"'))).scalar_one())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes several seconds (subprocesses, real servers)")

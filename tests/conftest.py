@@ -1,0 +1,1 @@
+"""Fixtures come from koomsg.testing (a pytest plugin partners use too)."""
