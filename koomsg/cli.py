@@ -89,8 +89,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         asyncio.run(print_demo_keys(settings, host=args.host, port=args.port))
     app = create_app(runtime, on_startup=[services.start], on_shutdown=[services.stop])
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", lifespan="on")
+    server = _GracefulServer(uvicorn.Config(app, host=args.host, port=args.port, log_level="info", lifespan="on"))
+    server.run()
     return 0
+
+
+class _GracefulServer:
+    """uvicorn's server, but a SIGTERM/SIGINT after a clean shutdown exits 0.
+
+    uvicorn re-raises the captured signal once it has shut down, which makes
+    a graceful stop look like a crash to supervisors and scripts.
+    """
+
+    def __init__(self, config: Any) -> None:
+        import uvicorn
+
+        self.server = uvicorn.Server(config)
+
+    def run(self) -> None:
+        def stop(*_: Any) -> None:
+            self.server.should_exit = True
+
+        import contextlib
+
+        @contextlib.contextmanager
+        def capture() -> Any:
+            previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+            try:
+                yield
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+
+        self.server.capture_signals = capture  # type: ignore[method-assign]
+        self.server.run()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

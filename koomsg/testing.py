@@ -282,3 +282,4 @@ async def count_rows(runtime: Runtime, table: str) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes several seconds (subprocesses, real servers)")
+    config.addinivalue_line("markers", "broker: exercises the message broker (run again on each broker)")

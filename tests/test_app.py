@@ -1,0 +1,64 @@
+"""The HTTP surface around GraphQL: GraphiQL, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+
+async def test_graphiql_is_served_with_local_assets_only(http: httpx.AsyncClient) -> None:
+    page = await http.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "<html" in page.text
+    references = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert len(references) >= 4
+    for reference in references:
+        url = urljoin(str(page.url), reference)
+        assert urlsplit(url).netloc == "testserver", f"{reference} points off-host"
+        asset = await http.get(url)
+        assert asset.status_code == 200, reference
+        assert len(asset.content) > 100
+        # No asset may pull anything else from another host at run time.
+        for found in re.findall(rb"""(?:@import\s+url\(|src=|href=)["']?(https?://[^"')\s]+)""", asset.content):
+            raise AssertionError(f"{reference} loads {found!r}")
+
+
+async def test_unknown_asset_is_404(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/graphiql/assets/../../koomsg.db")).status_code == 404
+    assert (await http.get("/graphiql/assets/secret_key")).status_code == 404
+
+
+async def test_health_and_readiness(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["database"] == "ok" and ready.json()["broker"] == "ok"
+
+
+async def test_metrics_are_prometheus_text(http: httpx.AsyncClient) -> None:
+    await http.get("/healthz")
+    metrics = await http.get("/metrics")
+    assert metrics.status_code == 200
+    assert "koomsg_http_requests_total" in metrics.text
+    assert 'route="/healthz"' in metrics.text
+
+
+async def test_readiness_fails_when_the_broker_is_down(koomsg_database_url: str, tmp_path) -> None:
+    from koomsg.app import create_app
+    from koomsg.broker import make_broker
+    from koomsg.runtime import Runtime
+    from koomsg.testing import make_test_settings
+
+    # Nothing listens on port 1: the broker is unreachable.
+    settings = make_test_settings(koomsg_database_url, tmp_path, KOOMSG_BROKER_URL="redis://127.0.0.1:1/0")
+    runtime = Runtime.build(settings, broker=make_broker(settings))
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["database"] == "ok"
+        assert ready.json()["broker"].startswith("unreachable")
+    finally:
+        await runtime.close()

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from koomsg.config import ConfigError, load_settings
+
+
+def env(tmp_path: Path, **values: str) -> dict[str, str]:
+    return {"KOOMSG_DATA_DIR": str(tmp_path), **values}
+
+
+def test_defaults_are_the_embedded_setup(tmp_path: Path) -> None:
+    settings = load_settings(env(tmp_path))
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'koomsg.db'}"
+    assert settings.broker_url is None and settings.is_embedded_broker
+    assert settings.transport == "outbox"
+    assert settings.outbox_dir == tmp_path / "outbox"
+    assert settings.public_url == "http://127.0.0.1:8000"
+    assert settings.dns_nameservers == ()
+    # The secret key is generated once and then reused.
+    assert load_settings(env(tmp_path)).secret_key == settings.secret_key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_plain_database_urls_get_async_drivers(tmp_path: Path) -> None:
+    settings = load_settings(env(tmp_path, KOOMSG_DATABASE_URL="postgresql://u@127.0.0.1/db"))
+    assert settings.database_url == "postgresql+asyncpg://u@127.0.0.1/db"
+
+
+def test_nameservers_parse(tmp_path: Path) -> None:
+    settings = load_settings(env(tmp_path, KOOMSG_DNS_NAMESERVERS="127.0.0.1:5353, 10.0.0.1"))
+    assert settings.dns_nameservers == (("127.0.0.1", 5353), ("10.0.0.1", 53))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KOOMSG_DATABASE_URL", "mysql://x/y"),
+        ("KOOMSG_BROKER_URL", "kafka://x"),
+        ("KOOMSG_BROKER_URL", "redis://"),
+        ("KOOMSG_SMTP_URL", "smtp://host:port"),
+        ("KOOMSG_PUBLIC_URL", "not a url"),
+        ("KOOMSG_DNS_NAMESERVERS", "127.0.0.1:99999"),
+        ("KOOMSG_MAX_QUERY_DEPTH", "-3"),
+        ("KOOMSG_SECRET_KEY", "short"),
+    ],
+)
+def test_bad_values_name_the_variable(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env(tmp_path, **{variable: value}))
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(variable)
