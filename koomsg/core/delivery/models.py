@@ -1,0 +1,90 @@
+"""Messages: one row per recipient, the source of truth for delivery.
+
+A row exists (TO_SEND) before anything is enqueued. ``dispatch_after`` says
+when the dispatcher should (re)enqueue it; a worker claims it (SENDING with
+``lease_until`` and a ``lease_token``) and records the outcome. A row whose
+lease ran out goes back to TO_SEND, so a killed worker or a lost broker
+message loses nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from koomsg.core.clock import utcnow
+from koomsg.core.db import UTCDateTime
+from koomsg.core.ids import new_id
+
+
+class MessageStatus(enum.StrEnum):
+    TO_SEND = "TO_SEND"
+    SENDING = "SENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+    REJECTED = "REJECTED"
+
+
+FINAL_STATUSES = (MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.REJECTED)
+PENDING_STATUSES = (MessageStatus.TO_SEND, MessageStatus.SENDING)
+
+
+class SendMethod(enum.StrEnum):
+    CONSOLE = "CONSOLE"
+    API = "API"
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "message"
+    __table_args__ = (
+        Index("ix_message_task_status", "task_id", "status"),
+        Index("ix_message_dispatch", "status", "dispatch_after"),
+        Index("ix_message_lease", "status", "lease_until"),
+        Index("ix_message_enterprise_id", "enterprise_id", "id"),
+        Index("ix_message_enterprise_recipient", "enterprise_id", "recipient"),
+        Index("ix_message_enterprise_status", "enterprise_id", "status", "id"),
+    )
+
+    id: str = Field(default_factory=lambda: new_id("msg"), primary_key=True, max_length=40)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=40)
+    task_id: str | None = Field(default=None, foreign_key="sending_task.id", max_length=40)
+    send_method: SendMethod = Field(default=SendMethod.CONSOLE, sa_type=String(8))
+    template_id: str = Field(max_length=40)
+    template_name: str = Field(max_length=128)
+    sender_address_id: str = Field(max_length=40)
+    sender: str = Field(max_length=320)
+    recipient: str = Field(max_length=320)
+    subject: str = Field(max_length=1024)
+    params: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    status: MessageStatus = Field(default=MessageStatus.TO_SEND, sa_type=String(16))
+    attempts: int = 0
+    dispatch_after: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_token: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failure_reason: str | None = Field(default=None, max_length=1024)
+    last_reply: str | None = Field(default=None, max_length=1024)
+    open_count: int = 0
+    first_opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    click_count: int = 0
+    first_clicked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    unsubscribed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """``sendEmail``'s idempotency keys: the same key within 24 hours returns the first message."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("enterprise_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=40)
+    key: str = Field(max_length=255)
+    message_id: str = Field(max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

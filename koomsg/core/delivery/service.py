@@ -1,0 +1,53 @@
+"""Starting delivery: the hand-off from tasks (and API sends) to the pipeline.
+
+Tasks write their message rows (TO_SEND) and call ``start_task``; the
+dispatcher then enqueues every row whose ``dispatch_after`` has come, so an
+API crash between commit and enqueue loses nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from koomsg.core.delivery.models import Message, MessageStatus, PENDING_STATUSES
+from koomsg.core.tasks.models import SendingTask, TaskStatus
+
+
+async def start_task(session: AsyncSession, *, task: SendingTask, now: datetime) -> None:
+    """Move ``task`` to SENDING and make its waiting messages due now.
+
+    A task none of whose messages is pending (all suppressed, say) is
+    COMPLETED at once.
+    """
+    task.status = TaskStatus.SENDING
+    task.started_at = task.started_at or now
+    session.add(task)
+    await session.execute(
+        update(Message)
+        .where(Message.task_id == task.id, Message.status == MessageStatus.TO_SEND)  # type: ignore[arg-type]
+        .values(dispatch_after=now)
+    )
+    await session.flush()
+    await complete_task_if_done(session, task_id=task.id, now=now)
+
+
+async def complete_task_if_done(session: AsyncSession, *, task_id: str, now: datetime) -> bool:
+    """COMPLETED only when no message of the task is pending: never before."""
+    pending = (
+        await session.execute(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.task_id == task_id, Message.status.in_(PENDING_STATUSES))  # type: ignore[arg-type,attr-defined]
+        )
+    ).scalar_one()
+    if pending:
+        return False
+    result = await session.execute(
+        update(SendingTask)
+        .where(SendingTask.id == task_id, SendingTask.status == TaskStatus.SENDING)  # type: ignore[arg-type]
+        .values(status=TaskStatus.COMPLETED, finished_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
