@@ -1,0 +1,1 @@
+"""Sender addresses: ``prefix@domain`` on a verified sender domain."""

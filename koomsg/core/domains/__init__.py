@@ -1,0 +1,1 @@
+"""Sender domains: names, DKIM keys, expected DNS records and their verification."""
