@@ -1,0 +1,1 @@
+"""Templates: dynamic parameters, sanitised rich bodies, rendering, review and public templates."""

@@ -1,0 +1,148 @@
+"""The one renderer, used by preview and by delivery.
+
+A template is compiled once into literal and parameter segments (the HTML
+and its text alternative each), then filled per recipient: delivery renders
+thousands of messages a second, so filling is a join, with no parsing.
+Nothing is ever evaluated: a value is text, HTML-escaped in a rich body and
+copied verbatim into plain text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from koomsg.core.templates.models import BodyType
+from koomsg.core.templates.text import html_to_text
+
+# Lenient on purpose: stored bodies were validated by ``params.scan``; here a
+# malformed brace pair is simply literal text, so rendering never raises.
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
+# The sanitiser writes every attribute double-quoted, so this finds a value's start.
+_URL_ATTRIBUTE_START = re.compile(r"""\b(?:href|src|background)\s*=\s*"\s*\Z""", re.IGNORECASE)
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_SAFE_SCHEMES = {"http", "https", "mailto", "tel", "cid"}
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
+
+TEXT, HTML, URL = 0, 1, 2
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _safe_url(value: str) -> str:
+    # Browsers ignore control characters and spaces inside a scheme ("java\tscript:").
+    squeezed = re.sub(r"[\x00-\x20]", "", value)
+    scheme = _URL_SCHEME.match(squeezed)
+    if scheme and scheme.group(1).lower() not in _SAFE_SCHEMES:
+        return "#"
+    return html.escape(value, quote=True)
+
+
+_FILL = {
+    TEXT: _as_text,
+    HTML: lambda value: html.escape(_as_text(value), quote=True),
+    URL: lambda value: _safe_url(_as_text(value)),
+}
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Literals interleaved with (name, kind) slots: ``literals`` has one more item."""
+
+    literals: tuple[str, ...]
+    slots: tuple[tuple[str, int], ...]
+
+    def fill(self, values: Mapping[str, Any]) -> str:
+        literals = self.literals
+        out = [literals[0]]
+        for index, (name, kind) in enumerate(self.slots):
+            out.append(_FILL[kind](values.get(name)))
+            out.append(literals[index + 1])
+        return "".join(out)
+
+
+def split(text: str, *, markup: bool) -> Segments:
+    literals: list[str] = []
+    slots: list[tuple[str, int]] = []
+    last = 0
+    for match in _PLACEHOLDER.finditer(text):
+        literal = text[last : match.start()]
+        literals.append(literal)
+        kind = TEXT
+        if markup:
+            kind = URL if _URL_ATTRIBUTE_START.search(literal[-200:]) else HTML
+        slots.append((match.group(1), kind))
+        last = match.end()
+    literals.append(text[last:])
+    return Segments(tuple(literals), tuple(slots))
+
+
+@dataclass(frozen=True)
+class RenderedParts:
+    html: str | None
+    text: str
+
+
+UNSUBSCRIBE_HTML = (
+    '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">'
+    '<tr><td align="center" style="padding: 16px; font-family: Arial, sans-serif; '
+    "font-size: 12px; color: #888888;\">Don't want these emails? "
+    '<a href="{url}" style="color: #888888; text-decoration: underline;">Unsubscribe</a>'
+    "</td></tr></table>"
+)
+UNSUBSCRIBE_TEXT = "\n\n--\nDon't want these emails? Unsubscribe: {url}\n"
+
+
+@dataclass(frozen=True)
+class Compiled:
+    body_type: BodyType
+    html: Segments | None
+    text: Segments
+    support_unsubscribe: bool = False
+
+    def render(
+        self, values: Mapping[str, Any], *, unsubscribe_url: str | None = None
+    ) -> RenderedParts:
+        """Fill in ``values`` (missing ones are empty); add the unsubscribe footer if supported."""
+        body_html = self.html.fill(values) if self.html is not None else None
+        text = self.text.fill(values)
+        if self.support_unsubscribe and unsubscribe_url:
+            if body_html is not None:
+                body_html += UNSUBSCRIBE_HTML.format(url=html.escape(unsubscribe_url, quote=True))
+            text = text.rstrip("\n") + UNSUBSCRIBE_TEXT.format(url=unsubscribe_url)
+        return RenderedParts(body_html, text)
+
+
+def compile_template(
+    body: str, body_type: BodyType | str, *, support_unsubscribe: bool = False
+) -> Compiled:
+    """Compile a saved (sanitised) body once; ``render`` it per recipient."""
+    kind = BodyType(body_type)
+    if kind is BodyType.RICH_TEXT:
+        return Compiled(
+            kind,
+            split(body, markup=True),
+            split(html_to_text(body), markup=False),
+            support_unsubscribe,
+        )
+    return Compiled(kind, None, split(body, markup=False), support_unsubscribe)
+
+
+@lru_cache(maxsize=1024)
+def compile_subject(subject: str) -> Segments:
+    return split(subject, markup=False)
+
+
+def render_subject(subject: str, values: Mapping[str, Any]) -> str:
+    """The subject, filled; control characters in values become spaces (it is a header)."""
+    segments = compile_subject(subject)
+    safe = {name: _HEADER_UNSAFE.sub(" ", _as_text(values.get(name))) for name, _ in segments.slots}
+    return segments.fill(safe)

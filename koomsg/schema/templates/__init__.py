@@ -1,0 +1,1 @@
+"""Templates: the enterprise's own, public ones, preview, and operator review."""
