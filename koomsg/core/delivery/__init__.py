@@ -1,0 +1,1 @@
+"""Delivery: turning a task's rendered messages into wire bytes and handing them on."""

@@ -1,0 +1,367 @@
+"""Real loopback SMTP and DNS servers for tests of transports (partners reuse these).
+
+``ScriptedSMTPServer`` runs aiosmtpd in a thread on 127.0.0.1 and records
+every message; its handler can be scripted per recipient, can answer 421 and
+hang up after N messages in one connection, can hang after DATA, and the
+server can offer STARTTLS, implicit TLS and AUTH with a self-signed
+certificate made at test time. ``StaticDNSServer`` answers from zone-file
+lines with dnslib, so direct MX delivery can be tested without the internet::
+
+    with make_cert(tmp_path) as tls, ScriptedSMTPServer(tls=tls) as smtp:
+        smtp.handler.replies["gone@example.test"] = "550 5.1.1 user unknown"
+        ...
+        assert smtp.handler.messages[0].message_id == "<m1@shop.example>"
+
+Only loopback addresses are used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def make_cert(directory: Path, *, hostname: str = "localhost") -> TLSFiles:
+    """A self-signed certificate for ``hostname`` and 127.0.0.1, written to ``directory``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address(LOOPBACK))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    files = TLSFiles(directory / "smtp-cert.pem", directory / "smtp-key.pem")
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    message_id: str | None
+    connection: int
+    tls: bool
+    login: str | None
+
+
+@dataclass
+class ScriptedHandler:
+    """Records messages; the public attributes script the replies (set them before sending).
+
+    :ivar replies: recipient address (lower case) -> RCPT reply, e.g. ``"550 5.1.1 user unknown"``.
+    :ivar data_reply: reply to the end of DATA instead of ``250``.
+    :ivar close_after: answer ``421`` to MAIL and hang up once a connection carried this many.
+    :ivar hang_after_data: never answer the end of DATA (tests the client's timeout).
+    """
+
+    replies: dict[str, str] = field(default_factory=dict)
+    data_reply: str | None = None
+    close_after: int | None = None
+    hang_after_data: bool = False
+    messages: list[ReceivedMessage] = field(default_factory=list)
+    connections: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _connection_number(self, server: SMTP) -> int:
+        # One SMTP instance per TCP connection (it survives STARTTLS, the Session does not).
+        number = getattr(server, "_koomsg_connection", None)
+        if number is None:
+            with self._lock:
+                self.connections += 1
+                number = self.connections
+            server._koomsg_connection = number  # type: ignore[attr-defined]
+            server._koomsg_messages = 0  # type: ignore[attr-defined]
+        return int(number)
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        self._connection_number(server)
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str
+    ) -> str:
+        self._connection_number(server)
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        self._connection_number(server)
+        if self.close_after is not None and server._koomsg_messages >= self.close_after:  # type: ignore[attr-defined]
+            transport = server.transport
+            assert transport is not None
+            # Closed after the reply is written: asyncio flushes before closing.
+            asyncio.get_running_loop().call_soon(transport.close)
+            return "421 4.7.0 too many messages, closing connection"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        reply = self.replies.get(address.lower())
+        if reply is not None and not reply.startswith("2"):
+            return reply
+        envelope.rcpt_tos.append(address)
+        return reply or "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.hang_after_data:
+            # The controller cancels this task when the server stops.
+            await asyncio.sleep(3600)
+        data = envelope.original_content or b""
+        headers = BytesHeaderParser().parsebytes(data)
+        login = (
+            session.auth_data.login.decode()
+            if isinstance(session.auth_data, LoginPassword)
+            else None
+        )
+        with self._lock:
+            self.messages.append(
+                ReceivedMessage(
+                    mail_from=envelope.mail_from or "",
+                    rcpt_tos=tuple(envelope.rcpt_tos),
+                    data=data,
+                    message_id=headers.get("Message-ID"),
+                    connection=self._connection_number(server),
+                    tls=_is_tls(server),
+                    login=login,
+                )
+            )
+            server._koomsg_messages += 1  # type: ignore[attr-defined]
+        return self.data_reply or "250 2.0.0 OK queued"
+
+    @property
+    def recipients(self) -> list[str]:
+        return [rcpt for message in self.messages for rcpt in message.rcpt_tos]
+
+
+def _is_tls(server: SMTP) -> bool:
+    # After STARTTLS aiosmtpd swaps in the TLS transport; implicit TLS has one from the start.
+    transport = server.transport
+    return transport is not None and transport.get_extra_info("sslcontext") is not None
+
+
+class _Authenticator:
+    def __init__(self, users: Mapping[str, str]) -> None:
+        self.users = dict(users)
+
+    def __call__(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if isinstance(auth_data, LoginPassword):
+            user, password = auth_data.login.decode(), auth_data.password.decode()
+            if self.users.get(user) == password:
+                return AuthResult(success=True, auth_data=auth_data)
+        return AuthResult(success=False, handled=False)
+
+
+class ScriptedSMTPServer:
+    """An aiosmtpd server on loopback, in its own thread; use as a context manager.
+
+    :param tls: offers STARTTLS with this certificate (or implicit TLS with ``implicit_tls``);
+        ``tls_context`` replaces the context made from it (e.g. to make handshakes fail).
+    :param users: enables AUTH PLAIN/LOGIN for these user -> password pairs (over TLS only,
+        unless ``auth_require_tls`` is false); with ``auth_required`` mail needs a login.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = LOOPBACK,
+        port: int | None = None,
+        tls: TLSFiles | None = None,
+        implicit_tls: bool = False,
+        require_starttls: bool = False,
+        users: Mapping[str, str] | None = None,
+        auth_required: bool = False,
+        auth_require_tls: bool = True,
+        handler: ScriptedHandler | None = None,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.handler = handler or ScriptedHandler()
+        kwargs: dict[str, Any] = {"hostname": host, "port": self.port, "server_hostname": "mx.test"}
+        context = tls_context or (tls.server_context() if tls is not None else None)
+        if context is not None and implicit_tls:
+            kwargs["ssl_context"] = context
+        elif context is not None:
+            kwargs["tls_context"] = context
+            kwargs["require_starttls"] = require_starttls
+        if users is not None:
+            kwargs["authenticator"] = _Authenticator(users)
+            kwargs["auth_required"] = auth_required
+            # aiosmtpd only counts STARTTLS as TLS; an implicit-TLS session is encrypted anyway.
+            kwargs["auth_require_tls"] = auth_require_tls and not implicit_tls
+        self._kwargs = kwargs
+        self._controller: Controller | None = None
+
+    @property
+    def messages(self) -> list[ReceivedMessage]:
+        return self.handler.messages
+
+    def start(self) -> ScriptedSMTPServer:
+        """Start serving; a stopped server can be started again on the same port."""
+        if self._controller is None:
+            # A controller's event loop is closed by stop(), so each start needs a new one.
+            self._controller = Controller(self.handler, **self._kwargs)
+            self._controller.start()
+        # Controller.start() opens a probe connection; it never says EHLO, so it is not counted.
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> ScriptedSMTPServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class StaticDNSServer:
+    """A UDP+TCP DNS server on loopback answering from zone-file lines.
+
+    ``StaticDNSServer(["example.test. 60 IN MX 10 mx1.example.test.",
+    "mx1.example.test. 60 IN A 127.0.0.1"])``. A name with no records at all
+    is NXDOMAIN; a known name without the asked type answers NOERROR, empty.
+    Use ``nameserver`` (``"127.0.0.1:PORT"``) as ``KOOMSG_DNS_NAMESERVERS``.
+    """
+
+    def __init__(self, zone: Iterable[str], *, host: str = LOOPBACK) -> None:
+        from dnslib import RR
+
+        self.records = [rr for line in zone for rr in RR.fromZone(line)]
+        self.host = host
+        self.port = free_port(host)
+        self._servers: list[Any] = []
+
+    @property
+    def nameserver(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _resolve(self, request: Any, handler: Any) -> Any:
+        from dnslib import RCODE
+
+        reply = request.reply()
+        qname, qtype = request.q.qname, request.q.qtype
+        named = [rr for rr in self.records if rr.rname == qname]
+        if not named:
+            reply.header.rcode = RCODE.NXDOMAIN
+        for rr in named:
+            if rr.rtype == qtype:
+                reply.add_answer(rr)
+        return reply
+
+    def start(self) -> StaticDNSServer:
+        from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+        outer = self
+
+        class Resolver(BaseResolver):  # type: ignore[misc]
+            def resolve(self, request: Any, handler: Any) -> Any:
+                return outer._resolve(request, handler)
+
+        logger = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
+        for tcp in (False, True):
+            server = DNSServer(
+                Resolver(), address=self.host, port=self.port, tcp=tcp, logger=logger
+            )
+            server.start_thread()
+            self._servers.append(server)
+        return self
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.stop()
+            server.server.server_close()
+        self._servers.clear()
+
+    def __enter__(self) -> StaticDNSServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,471 @@
+"""The smtp transport against real aiosmtpd and DNS servers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from koomsg.config import ConfigError, Settings, load_settings
+from koomsg.core.delivery.mime import MessageSkeleton
+from koomsg.plugins.builtin.smtp import Relay, SmtpTransport, is_hard_bounce
+from koomsg.plugins.manager import make_manager
+from koomsg.plugins.types import DeliveryResult, DeliveryStatus, Envelope, deliver_each
+from koomsg.testing_smtp import (
+    ScriptedSMTPServer,
+    StaticDNSServer,
+    TLSFiles,
+    free_port,
+    make_cert,
+)
+
+SKELETON = MessageSkeleton.build(
+    sender_address="news@shop.example", sender_alias="Shop", feedback_id="t1:e1:koomsg"
+)
+
+
+def envelope(number: int, *recipients: str, enterprise: str = "ent1") -> Envelope:
+    to = recipients[0] if recipients else "ann@example.test"
+    data = SKELETON.fill(
+        message_id=f"m{number}",
+        sender_domain="shop.example",
+        to=to,
+        subject=f"Message {number}",
+        text="Hello\n.\nbye",
+        html=None,
+    )
+    return Envelope(
+        message_id=f"m{number}",
+        enterprise_id=enterprise,
+        mail_from="bounce@shop.example",
+        recipients=tuple(recipients or (to,)),
+        data=data,
+        rfc_message_id=f"<m{number}@shop.example>",
+    )
+
+
+def settings(tmp_path: Path, **env: str) -> Settings:
+    base = {
+        "KOOMSG_DATA_DIR": str(tmp_path),
+        "KOOMSG_SECRET_KEY": "x" * 32,
+        "KOOMSG_TRANSPORT": "smtp",
+        "KOOMSG_SMTP_TIMEOUT": "2",
+        "KOOMSG_DNS_TIMEOUT": "2",
+    }
+    return load_settings({**base, **env})
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedSMTPServer]:
+    with ScriptedSMTPServer() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    return make_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest_asyncio.fixture
+async def relay(server: ScriptedSMTPServer, tmp_path: Path) -> AsyncIterator[SmtpTransport]:
+    transport = SmtpTransport(
+        settings(
+            tmp_path,
+            KOOMSG_SMTP_URL=f"smtp://{server.host}:{server.port}",
+            KOOMSG_SMTP_MAX_CONNECTIONS_PER_HOST="3",
+        )
+    )
+    yield transport
+    await transport.close()
+
+
+# -- relay mode ---------------------------------------------------------------
+
+
+async def test_relay_delivers_and_records_the_message(
+    relay: SmtpTransport, server: ScriptedSMTPServer
+) -> None:
+    sent = envelope(1)
+    result = await relay.send(sent)
+    assert result.status is DeliveryStatus.ACCEPTED
+    assert result.code == 250 and result.accepted_at is not None
+    assert result.reply.startswith("250")
+    [message] = server.messages
+    assert message.mail_from == "bounce@shop.example"
+    assert message.rcpt_tos == ("ann@example.test",)
+    assert message.message_id == "<m1@shop.example>"
+    assert message.data == sent.data and not message.tls
+
+
+async def test_starttls_with_auth(tmp_path: Path, tls: TLSFiles) -> None:
+    with ScriptedSMTPServer(tls=tls, require_starttls=True, users={"ann": "s3cret"}) as server:
+        url = f"smtp+starttls://ann:s3cret@{server.host}:{server.port}?cafile={tls.cert}"
+        transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=url))
+        try:
+            result = await transport.send(envelope(1))
+        finally:
+            await transport.close()
+    assert result.status is DeliveryStatus.ACCEPTED, result
+    [message] = server.messages
+    assert message.tls and message.login == "ann"
+
+
+async def test_starttls_refuses_an_unverified_certificate(tmp_path: Path, tls: TLSFiles) -> None:
+    with ScriptedSMTPServer(tls=tls) as server:
+        url = f"smtp+starttls://{server.host}:{server.port}"
+        transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=url))
+        try:
+            result = await transport.send(envelope(1))
+        finally:
+            await transport.close()
+    assert result.status is DeliveryStatus.TEMPORARY_FAILURE
+    assert "certificate" in result.reply.lower()
+    assert server.messages == []
+
+
+async def test_implicit_tls_with_auth(tmp_path: Path, tls: TLSFiles) -> None:
+    with ScriptedSMTPServer(tls=tls, implicit_tls=True, users={"ann": "s3cret"}) as server:
+        url = f"smtps://ann:s3cret@{server.host}:{server.port}?tls_verify=0"
+        transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=url))
+        try:
+            result = await transport.send(envelope(1))
+        finally:
+            await transport.close()
+    assert result.status is DeliveryStatus.ACCEPTED, result
+    assert server.messages[0].tls and server.messages[0].login == "ann"
+
+
+async def test_wrong_password_is_a_temporary_failure(tmp_path: Path, tls: TLSFiles) -> None:
+    with ScriptedSMTPServer(tls=tls, users={"ann": "s3cret"}, auth_required=True) as server:
+        url = f"smtp+starttls://ann:wrong@{server.host}:{server.port}?tls_verify=0"
+        transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=url))
+        try:
+            result = await transport.send(envelope(1))
+        finally:
+            await transport.close()
+    assert result.status is DeliveryStatus.TEMPORARY_FAILURE
+    assert "535" in result.reply
+    assert server.messages == []
+
+
+async def test_per_recipient_results_in_one_transaction(
+    relay: SmtpTransport, server: ScriptedSMTPServer
+) -> None:
+    server.handler.replies["later@example.test"] = "451 4.3.0 try later"
+    server.handler.replies["gone@example.test"] = "550 5.1.1 <gone@example.test>: user unknown"
+    sent = envelope(1, "ann@example.test", "later@example.test", "gone@example.test")
+    results = await relay.send_many(sent)
+    assert results["ann@example.test"].status is DeliveryStatus.ACCEPTED
+    later, gone = results["later@example.test"], results["gone@example.test"]
+    assert later.status is DeliveryStatus.TEMPORARY_FAILURE and later.code == 451
+    assert later.reply == "451 4.3.0 try later"
+    assert gone.status is DeliveryStatus.PERMANENT_FAILURE and gone.code == 550
+    assert gone.reply == "550 5.1.1 <gone@example.test>: user unknown"
+    assert is_hard_bounce(gone) and not is_hard_bounce(later)
+    [message] = server.messages
+    assert message.rcpt_tos == ("ann@example.test",)
+    # send() folds them so that the message is retried.
+    assert (await relay.send(sent)).status is DeliveryStatus.TEMPORARY_FAILURE
+    each = await deliver_each(relay, sent)
+    assert {r: x.status for r, x in each.items()} == {r: x.status for r, x in results.items()}
+
+
+async def test_all_recipients_refused_resets_and_reuses_the_connection(
+    relay: SmtpTransport, server: ScriptedSMTPServer
+) -> None:
+    server.handler.replies["gone@example.test"] = "550 5.1.1 user unknown"
+    refused = await relay.send(envelope(1, "gone@example.test"))
+    assert refused.status is DeliveryStatus.PERMANENT_FAILURE
+    assert (await relay.send(envelope(2))).status is DeliveryStatus.ACCEPTED
+    assert server.handler.connections == 1
+    assert [m.message_id for m in server.messages] == ["<m2@shop.example>"]
+
+
+async def test_data_refusal_is_per_accepted_recipient(
+    relay: SmtpTransport, server: ScriptedSMTPServer
+) -> None:
+    server.handler.data_reply = "554 5.7.1 message rejected as spam"
+    result = await relay.send(envelope(1))
+    assert result.status is DeliveryStatus.PERMANENT_FAILURE
+    assert result.reply == "554 5.7.1 message rejected as spam"
+    assert not is_hard_bounce(result)
+
+
+async def test_421_closes_the_connection_and_later_messages_reconnect(
+    relay: SmtpTransport, server: ScriptedSMTPServer
+) -> None:
+    server.handler.close_after = 2
+    results = [await relay.send(envelope(n)) for n in range(1, 6)]
+    statuses = [r.status for r in results]
+    assert statuses == [
+        DeliveryStatus.ACCEPTED,
+        DeliveryStatus.ACCEPTED,
+        DeliveryStatus.TEMPORARY_FAILURE,
+        DeliveryStatus.ACCEPTED,
+        DeliveryStatus.ACCEPTED,
+    ]
+    assert results[2].code == 421 and results[2].reply.startswith("421")
+    assert server.handler.connections == 2
+    assert [m.connection for m in server.messages] == [1, 1, 2, 2]
+
+
+async def test_a_server_hanging_after_data_is_a_temporary_failure(
+    tmp_path: Path, server: ScriptedSMTPServer
+) -> None:
+    server.handler.hang_after_data = True
+    transport = SmtpTransport(
+        settings(
+            tmp_path,
+            KOOMSG_SMTP_URL=f"smtp://{server.host}:{server.port}",
+            KOOMSG_SMTP_TIMEOUT="1",
+        )
+    )
+    started = time.monotonic()
+    try:
+        result = await transport.send(envelope(1))
+    finally:
+        await transport.close()
+    assert result.status is DeliveryStatus.TEMPORARY_FAILURE
+    assert "timed out" in result.reply.lower()
+    assert time.monotonic() - started < 3
+
+
+async def test_connections_are_reused_within_the_pool_bound(
+    relay: SmtpTransport, server: ScriptedSMTPServer
+) -> None:
+    results = await asyncio.gather(*(relay.send(envelope(n)) for n in range(60)))
+    assert all(r.status is DeliveryStatus.ACCEPTED for r in results)
+    assert len(server.messages) == 60
+    assert 1 <= server.handler.connections <= 3
+    assert {m.message_id for m in server.messages} == {f"<m{n}@shop.example>" for n in range(60)}
+
+
+async def test_enterprise_concurrency_is_bounded(
+    tmp_path: Path, server: ScriptedSMTPServer
+) -> None:
+    transport = SmtpTransport(
+        settings(
+            tmp_path,
+            KOOMSG_SMTP_URL=f"smtp://{server.host}:{server.port}",
+            KOOMSG_SMTP_MAX_CONCURRENCY_PER_ENTERPRISE="1",
+        )
+    )
+    try:
+        results = await asyncio.gather(*(transport.send(envelope(n)) for n in range(10)))
+    finally:
+        await transport.close()
+    assert all(r.status is DeliveryStatus.ACCEPTED for r in results)
+    assert server.handler.connections == 1
+
+
+async def test_connection_refused_is_temporary(tmp_path: Path) -> None:
+    port = free_port()
+    transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=f"smtp://127.0.0.1:{port}"))
+    try:
+        result = await transport.send(envelope(1))
+    finally:
+        await transport.close()
+    assert result.status is DeliveryStatus.TEMPORARY_FAILURE
+    assert "could not connect" in result.reply
+
+
+async def test_a_closed_idle_connection_is_replaced(
+    relay: SmtpTransport, server: ScriptedSMTPServer
+) -> None:
+    assert (await relay.send(envelope(1))).status is DeliveryStatus.ACCEPTED
+    # Restart the server on the same port: the pooled connection is now dead.
+    server.stop()
+    server.start()
+    await asyncio.sleep(0.05)
+    assert (await relay.send(envelope(2))).status is DeliveryStatus.ACCEPTED
+    assert server.handler.connections == 2
+
+
+# -- direct mode ----------------------------------------------------------------
+
+
+ZONE = [
+    "example.test. 60 IN MX 10 mx1.example.test.",
+    "mx1.example.test. 60 IN A 127.0.0.1",
+    # Listed out of order on purpose; 127.0.0.2 and .3 refuse connections.
+    "pref.test. 60 IN MX 20 backup.pref.test.",
+    "pref.test. 60 IN MX 10 dead.pref.test.",
+    "pref.test. 60 IN MX 30 never.pref.test.",
+    "dead.pref.test. 60 IN A 127.0.0.2",
+    "backup.pref.test. 60 IN A 127.0.0.1",
+    "never.pref.test. 60 IN A 127.0.0.3",
+    "nomx.test. 60 IN A 127.0.0.1",
+    "nomx.test. 60 IN TXT nothing",
+    "a.test. 60 IN MX 10 mx.a.test.",
+    "mx.a.test. 60 IN A 127.0.0.1",
+    "b.test. 60 IN A 127.0.0.1",
+    "c.test. 60 IN MX 0 .",
+    "down.test. 60 IN MX 10 dead.down.test.",
+    "dead.down.test. 60 IN A 127.0.0.2",
+]
+
+
+@pytest.fixture(scope="module")
+def dns() -> Iterator[StaticDNSServer]:
+    # One server for the module: stopping a dnslib server takes half a second.
+    with StaticDNSServer(ZONE) as running:
+        yield running
+
+
+async def deliver_direct(
+    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer, *recipients: str
+) -> dict[str, DeliveryResult]:
+    transport = SmtpTransport(
+        settings(
+            tmp_path,
+            KOOMSG_DNS_NAMESERVERS=dns.nameserver,
+            KOOMSG_SMTP_DIRECT_PORT=str(server.port),
+        )
+    )
+    try:
+        return await transport.send_many(envelope(1, *recipients))
+    finally:
+        await transport.close()
+
+
+async def test_direct_delivery_to_the_mx(
+    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer
+) -> None:
+    results = await deliver_direct(tmp_path, dns, server, "ann@example.test")
+    assert results["ann@example.test"].status is DeliveryStatus.ACCEPTED
+    assert server.messages[0].rcpt_tos == ("ann@example.test",)
+    assert not server.messages[0].tls
+
+
+async def test_direct_delivery_follows_mx_preference(
+    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer
+) -> None:
+    results = await deliver_direct(tmp_path, dns, server, "ann@pref.test")
+    assert results["ann@pref.test"].status is DeliveryStatus.ACCEPTED
+    assert len(server.messages) == 1
+
+
+async def test_direct_delivery_falls_back_to_the_a_record(
+    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer
+) -> None:
+    results = await deliver_direct(tmp_path, dns, server, "ann@nomx.test")
+    assert results["ann@nomx.test"].status is DeliveryStatus.ACCEPTED
+
+
+async def test_direct_delivery_uses_starttls_when_offered(
+    tmp_path: Path, dns: StaticDNSServer, tls: TLSFiles
+) -> None:
+    with ScriptedSMTPServer(tls=tls) as server:
+        results = await deliver_direct(tmp_path, dns, server, "ann@example.test")
+    assert results["ann@example.test"].status is DeliveryStatus.ACCEPTED
+    assert server.messages[0].tls
+
+
+def client_certificate_required(tls: TLSFiles) -> ssl.SSLContext:
+    # The client has none: with TLS 1.3 the server hangs up after the client's handshake is done.
+    context = tls.server_context()
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def tls_1_1_only(tls: TLSFiles) -> ssl.SSLContext:
+    # An old server: the client's handshake itself fails.
+    context = tls.server_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1
+    context.maximum_version = ssl.TLSVersion.TLSv1_1
+    return context
+
+
+@pytest.mark.parametrize("breaker", [client_certificate_required, tls_1_1_only])
+async def test_direct_delivery_continues_in_plain_when_tls_fails(
+    tmp_path: Path, dns: StaticDNSServer, tls: TLSFiles, breaker: Any
+) -> None:
+    broken = breaker(tls)
+    with ScriptedSMTPServer(tls=tls, tls_context=broken) as server:
+        results = await deliver_direct(tmp_path, dns, server, "ann@example.test")
+    assert results["ann@example.test"].status is DeliveryStatus.ACCEPTED, results
+    assert not server.messages[0].tls
+
+
+async def test_direct_delivery_to_several_domains(
+    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer
+) -> None:
+    results = await deliver_direct(
+        tmp_path, dns, server, "x@a.test", "y@b.test", "z@c.test", "w@nowhere.test"
+    )
+    assert results["x@a.test"].status is DeliveryStatus.ACCEPTED
+    assert results["y@b.test"].status is DeliveryStatus.ACCEPTED
+    null_mx, nxdomain = results["z@c.test"], results["w@nowhere.test"]
+    assert null_mx.status is DeliveryStatus.PERMANENT_FAILURE and "null MX" in null_mx.reply
+    assert nxdomain.status is DeliveryStatus.PERMANENT_FAILURE
+    assert is_hard_bounce(nxdomain) and is_hard_bounce(null_mx)
+    assert sorted(server.handler.recipients) == ["x@a.test", "y@b.test"]
+
+
+async def test_no_reachable_mx_is_temporary(
+    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer
+) -> None:
+    results = await deliver_direct(tmp_path, dns, server, "ann@down.test")
+    result = results["ann@down.test"]
+    assert result.status is DeliveryStatus.TEMPORARY_FAILURE
+    assert "dead.down.test" in result.reply
+
+
+# -- classification, configuration, registration ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "hard"),
+    [
+        ("550 5.1.1 <x@y>: user unknown", 550, True),
+        ("550 5.1.0 no such user", 550, True),
+        ("550 user unknown", 550, True),
+        ("550 5.1.1 mailbox unavailable", 550, True),
+        ("553 sorry, no such mailbox here", 553, True),
+        ("552 5.2.2 mailbox full", 552, False),
+        ("550 5.7.1 rejected by policy", 550, False),
+        ("554 5.7.1 spam", 554, False),
+    ],
+)
+def test_is_hard_bounce(reply: str, code: int, hard: bool) -> None:
+    assert is_hard_bounce(DeliveryResult.permanent(reply, code)) is hard
+    assert not is_hard_bounce(DeliveryResult.temporary("451 4.1.1 user unknown", 451))
+
+
+def test_relay_url_parsing() -> None:
+    relay = Relay.parse("smtp+starttls://us%40er:p%3Ass@mail.example:2587?cafile=/ca.pem")
+    assert (relay.host, relay.port, relay.mode) == ("mail.example", 2587, "starttls")
+    assert (relay.username, relay.password, relay.cafile, relay.verify) == (
+        "us@er",
+        "p:ss",
+        "/ca.pem",
+        True,
+    )
+    assert Relay.parse("smtps://h?tls_verify=0").port == 465
+    assert not Relay.parse("smtps://h?tls_verify=0").verify
+    assert Relay.parse("smtp://h").mode == "plain"
+    with pytest.raises(ConfigError):
+        Relay.parse("smtp+bogus://h")
+
+
+def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
+    defaults = settings(tmp_path)
+    assert defaults.smtp_direct_port == 25
+    assert defaults.smtp_max_connections_per_host == 10
+    assert defaults.smtp_max_concurrency_per_enterprise == 50
+    overridden = settings(tmp_path, KOOMSG_SMTP_DIRECT_PORT="2525", KOOMSG_SMTP_TIMEOUT="7")
+    assert overridden.smtp_direct_port == 2525 and overridden.smtp_timeout_seconds == 7.0
+
+
+def test_the_plugin_offers_the_smtp_transport(tmp_path: Path) -> None:
+    manager = make_manager(entry_points=False)
+    offered: list[Any] = [
+        t for group in manager.hook.koomsg_transports(settings=settings(tmp_path)) for t in group
+    ]
+    assert "smtp" in {t.name for t in offered}
