@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from datetime import datetime
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _lock = threading.Lock()
@@ -42,3 +43,10 @@ def new_id(prefix: str) -> str:
 
 def prefix_of(identifier: str) -> str:
     return identifier.split("_", 1)[0]
+
+
+def id_floor(prefix: str, moment: datetime) -> str:
+    """The smallest id ``new_id(prefix)`` could return at ``moment``: ids created at or after
+    it compare greater or equal, which turns a time range into an index range on the id."""
+    ms = int(moment.timestamp() * 1000)
+    return f"{prefix}_{_encode(max(ms, 0) << 80)}"

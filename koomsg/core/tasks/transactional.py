@@ -1,0 +1,180 @@
+"""``sendEmail``: one transactional message through the API (send method API, no task).
+
+Parameters come as a JSON object: every parameter of the template is
+required; keys the template does not define are ignored (and not stored), so
+a caller may send one superset of values to several templates. With an
+idempotency key, the same key from the same enterprise within 24 hours
+returns the first message instead of sending again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from koomsg.core.delivery.models import IdempotencyKey, Message, MessageStatus, SendMethod
+from koomsg.core.errors import BadInput, NotFound
+from koomsg.core.ids import new_id
+from koomsg.core.principal import Principal
+from koomsg.core.recipients.service import fold
+from koomsg.core.tasks.addresses import normalise_recipient
+from koomsg.core.tasks.service import (
+    clean_subject,
+    sendable_sender,
+    suppressed_reason,
+    suppression_reasons,
+)
+from koomsg.core.templates.params import parse_params
+from koomsg.core.templates.render import render_subject
+from koomsg.core.templates.service import get_sendable_template
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+MAX_KEY = 255
+MAX_VALUE = 4096
+
+
+@dataclass(frozen=True)
+class EmailRequest:
+    template_id: str
+    sender_address_id: str
+    subject: str
+    to: str
+    params: Any = None
+    idempotency_key: str | None = None
+
+
+def clean_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_KEY:
+        raise BadInput("idempotencyKey", f"an idempotency key has 1 to {MAX_KEY} characters")
+    return key
+
+
+def param_values(
+    params: Sequence[str], given: Any, subject_params: Sequence[str]
+) -> dict[str, str]:
+    """The template's parameter values as text; BAD_USER_INPUT "params" when one is missing."""
+    from koomsg.core.delivery.mime import check_header_value
+
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        raise BadInput("params", 'params is an object of parameter values, e.g. {"name": "Ann"}')
+    missing = [name for name in params if given.get(name) is None]
+    if missing:
+        raise BadInput(
+            "params", f"missing value(s) for the template parameter(s) {', '.join(missing)}"
+        )
+    values: dict[str, str] = {}
+    for name in params:
+        value = given[name]
+        if isinstance(value, dict | list):
+            raise BadInput("params", f"the value of {name} must be text or a number")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if len(text) > MAX_VALUE:
+            raise BadInput("params", f"the value of {name} has more than {MAX_VALUE} characters")
+        if name in subject_params:
+            # It goes into the Subject header.
+            check_header_value(text, field="params")
+        values[name] = text
+    return values
+
+
+async def _replay(
+    session: AsyncSession, *, enterprise_id: str, key: str, now: datetime
+) -> Message | None:
+    entry = (
+        await session.exec(
+            select(IdempotencyKey).where(
+                IdempotencyKey.enterprise_id == enterprise_id, IdempotencyKey.key == key
+            )
+        )
+    ).first()
+    if entry is None:
+        return None
+    if entry.created_at <= now - IDEMPOTENCY_WINDOW:
+        # The window has passed: the key is free again.
+        await session.delete(entry)
+        await session.flush()
+        return None
+    message = await session.get(Message, entry.message_id)
+    if message is None or message.enterprise_id != enterprise_id:
+        raise NotFound(
+            "the message of this idempotency key no longer exists", field="idempotencyKey"
+        )
+    return message
+
+
+async def _claim_key(
+    session: AsyncSession, *, enterprise_id: str, key: str, message_id: str, now: datetime
+) -> Message | None:
+    """Record the key for ``message_id``; a concurrent send that recorded it first wins."""
+    try:
+        async with session.begin_nested():
+            session.add(
+                IdempotencyKey(
+                    enterprise_id=enterprise_id, key=key, message_id=message_id, created_at=now
+                )
+            )
+            await session.flush()
+    except IntegrityError:
+        return await _replay(session, enterprise_id=enterprise_id, key=key, now=now)
+    return None
+
+
+async def send_email(
+    session: AsyncSession, *, principal: Principal, request: EmailRequest, now: datetime
+) -> Message:
+    enterprise_id = principal.require_enterprise()
+    key = clean_key(request.idempotency_key)
+    if key is not None:
+        first = await _replay(session, enterprise_id=enterprise_id, key=key, now=now)
+        if first is not None:
+            return first
+    template = await get_sendable_template(
+        session, principal=principal, template_id=request.template_id
+    )
+    address, domain = await sendable_sender(
+        session, principal=principal, address_id=request.sender_address_id
+    )
+    subject = clean_subject(request.subject, template.params)
+    recipient = normalise_recipient(request.to, field="to")
+    values = param_values(template.params, request.params, parse_params(subject, field="subject"))
+    reason = (
+        await suppression_reasons(session, enterprise_id=enterprise_id, addresses=[recipient])
+    ).get(fold(recipient))
+    message_id = new_id("msg")
+    if key is not None:
+        winner = await _claim_key(
+            session, enterprise_id=enterprise_id, key=key, message_id=message_id, now=now
+        )
+        if winner is not None:
+            return winner
+    message = Message(
+        id=message_id,
+        enterprise_id=enterprise_id,
+        task_id=None,
+        send_method=SendMethod.API,
+        template_id=template.id,
+        template_name=template.name,
+        sender_address_id=address.id,
+        sender=f"{address.prefix}@{domain.name}",
+        recipient=recipient,
+        subject=render_subject(subject, values),
+        params=values,
+        status=MessageStatus.REJECTED if reason else MessageStatus.TO_SEND,
+        dispatch_after=None if reason else now,
+        created_at=now,
+        finished_at=now if reason else None,
+        failure_reason=suppressed_reason(reason) if reason else None,
+    )
+    session.add(message)
+    await session.flush()
+    return message
