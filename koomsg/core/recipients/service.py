@@ -18,7 +18,9 @@ def fold(address: str) -> str:
     return address.strip().lower()
 
 
-async def suppressed_among(session: AsyncSession, *, enterprise_id: str, addresses: Iterable[str]) -> set[str]:
+async def suppressed_among(
+    session: AsyncSession, *, enterprise_id: str, addresses: Iterable[str]
+) -> set[str]:
     """The folded addresses of ``addresses`` that are on the enterprise's suppression list."""
     folded = sorted({fold(a) for a in addresses})
     found: set[str] = set()
@@ -44,7 +46,9 @@ async def suppress(
     """Add an address; adding one that is already listed keeps the first entry."""
     existing = (
         await session.exec(
-            select(Suppression).where(Suppression.enterprise_id == enterprise_id, Suppression.address == fold(address))
+            select(Suppression).where(
+                Suppression.enterprise_id == enterprise_id, Suppression.address == fold(address)
+            )
         )
     ).first()
     if existing is not None:
@@ -72,7 +76,9 @@ async def suppress(
     return entry
 
 
-async def add_manual(session: AsyncSession, *, principal: Principal, address: str, note: str | None) -> Suppression:
+async def add_manual(
+    session: AsyncSession, *, principal: Principal, address: str, note: str | None
+) -> Suppression:
     from koomsg.core.tasks.addresses import normalise_recipient
 
     normalised = normalise_recipient(address, field="address")
@@ -89,7 +95,8 @@ async def remove(session: AsyncSession, *, principal: Principal, address: str) -
     entry = (
         await session.exec(
             select(Suppression).where(
-                Suppression.enterprise_id == principal.require_enterprise(), Suppression.address == fold(address)
+                Suppression.enterprise_id == principal.require_enterprise(),
+                Suppression.address == fold(address),
             )
         )
     ).first()
@@ -101,7 +108,12 @@ async def remove(session: AsyncSession, *, principal: Principal, address: str) -
 
 
 async def list_suppressions(
-    session: AsyncSession, *, principal: Principal, address: str | None, first: int | None, after: str | None
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    address: str | None,
+    first: int | None,
+    after: str | None,
 ) -> Page[Suppression]:
     stmt = select(Suppression).where(Suppression.enterprise_id == principal.require_enterprise())
     if address:

@@ -1,0 +1,1 @@
+"""Recipient files: the sample workbook a task's recipients are filled into."""
