@@ -47,6 +47,8 @@ class Message(SQLModel, table=True):
         Index("ix_message_enterprise_id", "enterprise_id", "id"),
         Index("ix_message_enterprise_recipient", "enterprise_id", "recipient"),
         Index("ix_message_enterprise_status", "enterprise_id", "status", "id"),
+        # Statistics roll up the hours whose messages changed since their last pass.
+        Index("ix_message_changed", "changed_at"),
     )
 
     id: str = Field(default_factory=lambda: new_id("msg"), primary_key=True, max_length=40)
@@ -75,6 +77,8 @@ class Message(SQLModel, table=True):
     click_count: int = 0
     first_clicked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     unsubscribed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set on every change after the insert (status, open, click, unsubscribe).
+    changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class IdempotencyKey(SQLModel, table=True):

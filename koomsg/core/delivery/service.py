@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from koomsg.core.delivery.models import Message, MessageStatus, PENDING_STATUSES
+from koomsg.core.delivery.models import PENDING_STATUSES, Message, MessageStatus
 from koomsg.core.tasks.models import SendingTask, TaskStatus
 
 

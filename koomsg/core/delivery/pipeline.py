@@ -1,0 +1,483 @@
+"""The delivery pipeline: dispatch, claim, send, record; sweep what a crash left.
+
+1. ``dispatch_due`` claims due TO_SEND rows by moving their ``dispatch_after``
+   forward and stamping a dispatch token, then enqueues them in batches of
+   ids. A batch lost by the broker is dispatched again once that time passes.
+2. ``deliver_batch`` (the batch actor's body) claims the rows carrying its
+   token (TO_SEND → SENDING with a lease), renders, builds MIME, signs, hands
+   each message to the transport, and records every outcome in one write.
+3. ``sweep`` returns rows whose lease ran out to TO_SEND and completes tasks
+   whose messages are all final.
+
+Every state change is a conditional UPDATE, so any number of dispatchers,
+workers and sweepers can run at once and a row is sent by one of them only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from koomsg.core.clock import utcnow
+from koomsg.core.delivery.content import Content, build_content, content_key
+from koomsg.core.delivery.models import Message, MessageStatus
+from koomsg.core.delivery.service import complete_task_if_done
+from koomsg.core.domains.dkim import sign
+from koomsg.core.recipients.models import SuppressionReason
+from koomsg.core.recipients.service import suppress, suppressed_among
+from koomsg.core.tenancy.models import Enterprise
+from koomsg.core.tracking.links import instrument_html, link_base, unsubscribe_url
+from koomsg.metrics import MESSAGES
+from koomsg.plugins.manager import call_first
+from koomsg.plugins.types import (
+    BillingReservation,
+    DeliveryResult,
+    DeliveryStatus,
+    EnterpriseInfo,
+    Envelope,
+    MessageEvent,
+    MessageOutcome,
+)
+from koomsg.runtime import Runtime
+
+log = logging.getLogger(__name__)
+MESSAGE = Message.__table__  # type: ignore[attr-defined]
+Enqueue = Callable[[str, list[str]], None]
+
+
+# ------------------------------------------------------------------ dispatch
+async def dispatch_due(
+    runtime: Runtime, *, enqueue: Enqueue, now: datetime | None = None, limit: int = 5000
+) -> int:
+    """Enqueue due rows in batches; returns how many rows were dispatched."""
+    now = now or utcnow()
+    settings = runtime.settings
+    token = secrets.token_hex(8)
+    async with runtime.db.transaction() as session:
+        due = (
+            select(MESSAGE.c.id)
+            .where(MESSAGE.c.status == MessageStatus.TO_SEND, MESSAGE.c.dispatch_after <= now)
+            .order_by(MESSAGE.c.dispatch_after)
+            .limit(limit)
+        )
+        if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+            due = due.with_for_update(skip_locked=True)
+        claimed = (
+            await session.execute(
+                update(MESSAGE)
+                # Re-checked under the row lock, so two dispatchers never both take a row.
+                .where(MESSAGE.c.id.in_(due.scalar_subquery()), MESSAGE.c.dispatch_after <= now)
+                .values(
+                    dispatch_after=now + timedelta(seconds=settings.redispatch_seconds),
+                    lease_token=token,
+                )
+                .returning(
+                    MESSAGE.c.id,
+                    MESSAGE.c.task_id,
+                    MESSAGE.c.template_id,
+                    MESSAGE.c.sender_address_id,
+                )
+            )
+        ).all()
+    groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    for message_id, task_id, template_id, address_id in claimed:
+        groups[(task_id, template_id, address_id)].append(message_id)
+    for ids in groups.values():
+        ids.sort()
+        for start in range(0, len(ids), settings.batch_size):
+            enqueue(token, ids[start : start + settings.batch_size])
+    return len(claimed)
+
+
+# ------------------------------------------------------------------ delivery
+@dataclass
+class Outcome:
+    message: Message
+    status: MessageStatus
+    reason: str | None = None
+    reply: str | None = None
+    received_at: datetime | None = None
+    retry_at: datetime | None = None
+    handed_to_transport: bool = False
+    hard_bounce: bool = False
+
+
+@dataclass
+class BatchReport:
+    claimed: int = 0
+    outcomes: dict[str, MessageStatus] = field(default_factory=dict)
+
+
+async def deliver_batch(runtime: Runtime, *, token: str, message_ids: Sequence[str]) -> BatchReport:
+    """Send one batch; safe to run twice (the second run claims nothing)."""
+    now = utcnow()
+    report = BatchReport()
+    async with runtime.db.transaction() as session:
+        messages = await _claim(session, runtime, token, message_ids, now)
+    report.claimed = len(messages)
+    if not messages:
+        return report
+    async with runtime.db.session() as session:
+        content = await _content(runtime, session, messages[0])
+        enterprise = await session.get(Enterprise, content.enterprise_id)
+        suppressed = await suppressed_among(
+            session, enterprise_id=content.enterprise_id, addresses=[m.recipient for m in messages]
+        )
+    assert enterprise is not None
+    info = EnterpriseInfo(
+        id=enterprise.id,
+        name=enterprise.name,
+        industry_class=str(enterprise.industry_class),
+        real_name_verified=enterprise.real_name_verified,
+    )
+    outcomes: list[Outcome] = []
+    sendable: list[Message] = []
+    for message in messages:
+        if content.refusal:
+            outcomes.append(Outcome(message, MessageStatus.REJECTED, content.refusal))
+        elif message.recipient.lower() in suppressed:
+            outcomes.append(
+                Outcome(message, MessageStatus.REJECTED, "recipient is on the suppression list")
+            )
+        else:
+            sendable.append(message)
+    reservation = await _reserve(runtime, info, sendable)
+    allowed = (
+        set(reservation.allowed_message_ids or [m.id for m in sendable])
+        if reservation.allowed
+        else set()
+    )
+    refusal = reservation.reason or "quota exceeded"
+    to_send = [m for m in sendable if m.id in allowed]
+    outcomes.extend(
+        Outcome(m, MessageStatus.REJECTED, refusal) for m in sendable if m.id not in allowed
+    )
+    outcomes.extend(await _send_all(runtime, content, to_send))
+    await _record(runtime, token, outcomes, info, reservation)
+    report.outcomes = {o.message.id: o.status for o in outcomes}
+    return report
+
+
+async def _claim(
+    session: AsyncSession, runtime: Runtime, token: str, message_ids: Sequence[str], now: datetime
+) -> list[Message]:
+    lease_until = now + timedelta(seconds=runtime.settings.lease_seconds)
+    claimed_ids = (
+        (
+            await session.execute(
+                update(MESSAGE)
+                .where(
+                    MESSAGE.c.id.in_(list(message_ids)),
+                    MESSAGE.c.status == MessageStatus.TO_SEND,
+                    MESSAGE.c.lease_token == token,
+                )
+                .values(
+                    status=MessageStatus.SENDING,
+                    lease_until=lease_until,
+                    attempts=MESSAGE.c.attempts + 1,
+                    changed_at=now,
+                )
+                .returning(MESSAGE.c.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not claimed_ids:
+        return []
+    rows = (
+        (await session.execute(select(Message).where(col(Message.id).in_(claimed_ids))))
+        .scalars()
+        .all()
+    )  # type: ignore[attr-defined]
+    return sorted(rows, key=lambda m: m.id)
+
+
+async def _content(runtime: Runtime, session: AsyncSession, message: Message) -> Content:
+    cache: dict[str, Content] = runtime.extras.setdefault("delivery_content", {})
+    key = content_key(message)
+    cached = cache.get(key)
+    if cached is None or not cached.fresh:
+        if len(cache) > 256:
+            cache.clear()
+        cached = cache[key] = await build_content(
+            session, settings=runtime.settings, message=message
+        )
+    return cached
+
+
+async def _reserve(
+    runtime: Runtime, enterprise: EnterpriseInfo, messages: list[Message]
+) -> BillingReservation:
+    if not messages:
+        return BillingReservation(allowed=True, allowed_message_ids=[])
+    answer = await call_first(
+        runtime.plugins,
+        "koomsg_billing_reserve",
+        enterprise=enterprise,
+        count=len(messages),
+        message_ids=[m.id for m in messages],
+        context=runtime,
+    )
+    return answer if isinstance(answer, BillingReservation) else BillingReservation(allowed=True)
+
+
+def build_envelope(runtime: Runtime, content: Content, message: Message) -> Envelope:
+    settings = runtime.settings
+    base = link_base(settings, content.sender_domain)
+    unsubscribe = (
+        unsubscribe_url(settings, base, message.id)
+        if content.compiled.support_unsubscribe
+        else None
+    )
+    parts = content.compiled.render(message.params or {}, unsubscribe_url=unsubscribe)
+    html = (
+        instrument_html(settings, base, message.id, parts.html) if parts.html is not None else None
+    )
+    data = content.skeleton.fill(
+        message_id=message.id,
+        sender_domain=content.sender_domain,
+        to=message.recipient,
+        subject=message.subject,
+        text=parts.text,
+        html=html,
+        unsubscribe_url=unsubscribe,
+    )
+    key = content.signing_key
+    assert key is not None
+    signature = sign(
+        data, domain=key.domain, selector=key.selector, private_key_pem=key.private_key_pem
+    )
+    return Envelope(
+        message_id=message.id,
+        enterprise_id=content.enterprise_id,
+        mail_from=content.sender_address,
+        recipients=[message.recipient],
+        data=signature + data,
+        rfc_message_id=f"<{message.id}@{content.sender_domain}>",
+    )
+
+
+async def _send_all(runtime: Runtime, content: Content, messages: list[Message]) -> list[Outcome]:
+    transport = runtime.transport
+    settings = runtime.settings
+
+    async def one(message: Message) -> Outcome:
+        try:
+            envelope = build_envelope(runtime, content, message)
+        except Exception as exc:  # a message that cannot be built must not sink the batch
+            log.exception("message %s could not be built", message.id)
+            return Outcome(message, MessageStatus.FAILED, f"message could not be built: {exc}")
+        try:
+            result = await transport.send(envelope)
+        except Exception as exc:
+            result = DeliveryResult.temporary(f"transport error: {type(exc).__name__}: {exc}")
+        return _outcome(settings, message, result)
+
+    return list(await asyncio.gather(*(one(m) for m in messages)))
+
+
+def retry_delay(settings: Any, attempts: int) -> float:
+    """Exponential backoff from the minimum to the maximum delay (Postfix-like defaults)."""
+    return float(
+        min(settings.retry_max_seconds, settings.retry_min_seconds * 2 ** max(0, attempts - 1))
+    )
+
+
+def _outcome(settings: Any, message: Message, result: DeliveryResult) -> Outcome:
+    now = utcnow()
+    if result.status is DeliveryStatus.ACCEPTED:
+        return Outcome(
+            message,
+            MessageStatus.DELIVERED,
+            None,
+            result.reply,
+            result.accepted_at or now,
+            handed_to_transport=True,
+        )
+    if result.status is DeliveryStatus.PERMANENT_FAILURE:
+        return Outcome(
+            message,
+            MessageStatus.FAILED,
+            result.reply or "permanent failure",
+            result.reply,
+            handed_to_transport=True,
+            hard_bounce=_hard_bounce(result),
+        )
+    retry_at = now + timedelta(seconds=retry_delay(settings, message.attempts))
+    age = (retry_at - message.created_at).total_seconds()
+    if age > settings.retry_max_age_seconds:
+        reason = f"gave up after {message.attempts} attempts: {result.reply or 'temporary failure'}"
+        return Outcome(
+            message, MessageStatus.FAILED, reason, result.reply, handed_to_transport=True
+        )
+    return Outcome(
+        message,
+        MessageStatus.TO_SEND,
+        None,
+        result.reply,
+        retry_at=retry_at,
+        handed_to_transport=True,
+    )
+
+
+def _hard_bounce(result: DeliveryResult) -> bool:
+    try:
+        from koomsg.plugins.builtin.smtp import is_hard_bounce
+    except ImportError:
+        return False
+    return bool(is_hard_bounce(result))
+
+
+async def _record(
+    runtime: Runtime,
+    token: str,
+    outcomes: list[Outcome],
+    enterprise: EnterpriseInfo,
+    reservation: BillingReservation,
+) -> None:
+    """All outcomes of a batch in one write, then billing settlement and task completion."""
+    now = utcnow()
+    rows = [
+        {
+            "b_id": o.message.id,
+            "b_status": o.status,
+            "b_reason": (o.reason or None) and o.reason[:1024],
+            "b_reply": (o.reply or None) and o.reply[:1024],
+            "b_received": o.received_at,
+            "b_finished": None if o.status is MessageStatus.TO_SEND else now,
+            "b_dispatch": o.retry_at,
+        }
+        for o in outcomes
+    ]
+    statement = (
+        update(MESSAGE)
+        .where(
+            MESSAGE.c.id == bindparam("b_id"),
+            MESSAGE.c.status == MessageStatus.SENDING,
+            MESSAGE.c.lease_token == token,
+        )
+        .values(
+            status=bindparam("b_status"),
+            failure_reason=bindparam("b_reason"),
+            last_reply=bindparam("b_reply"),
+            received_at=bindparam("b_received"),
+            finished_at=bindparam("b_finished"),
+            dispatch_after=bindparam("b_dispatch"),
+            lease_until=None,
+            lease_token=None,
+            changed_at=now,
+        )
+    )
+    async with runtime.db.transaction() as session:
+        if rows:
+            await session.execute(statement, rows)
+        for o in outcomes:
+            if o.hard_bounce:
+                await suppress(
+                    session,
+                    enterprise_id=enterprise.id,
+                    address=o.message.recipient,
+                    reason=SuppressionReason.HARD_BOUNCE,
+                    detail=o.reply,
+                    message_id=o.message.id,
+                )
+        await call_first(
+            runtime.plugins,
+            "koomsg_billing_settle",
+            enterprise=enterprise,
+            reservation=reservation,
+            outcomes=[
+                MessageOutcome(o.message.id, o.handed_to_transport, str(o.status)) for o in outcomes
+            ],
+            context=session,
+        )
+        for task_id in {o.message.task_id for o in outcomes if o.message.task_id}:
+            await complete_task_if_done(session, task_id=task_id, now=now)
+    for o in outcomes:
+        MESSAGES.labels(str(o.status)).inc()
+    emit_events(
+        runtime,
+        [
+            MessageEvent(
+                kind="status",
+                enterprise_id=enterprise.id,
+                message_id=o.message.id,
+                task_id=o.message.task_id,
+                status=str(o.status),
+                occurred_at=now,
+                detail={"reason": o.reason} if o.reason else {},
+            )
+            for o in outcomes
+        ],
+    )
+
+
+# ------------------------------------------------------------------ events
+_background: set[asyncio.Task[None]] = set()
+
+
+def emit_events(runtime: Runtime, events: list[MessageEvent]) -> None:
+    """Tell observers, off the send path: a failing observer is logged, never felt."""
+    callers = runtime.plugins.hook.koomsg_message_event.get_hookimpls()
+    if not events or not callers:
+        return
+
+    async def notify() -> None:
+        for event in events:
+            for impl in callers:
+                try:
+                    result = impl.function(event=event)
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:
+                    log.exception("message event observer %s failed", impl.plugin_name)
+
+    task = asyncio.get_running_loop().create_task(notify())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+# ------------------------------------------------------------------ sweeping
+async def sweep(runtime: Runtime, *, now: datetime | None = None) -> dict[str, int]:
+    """Recover from crashes: expired leases go back to TO_SEND; finished tasks complete."""
+    from koomsg.core.tasks.models import SendingTask, TaskStatus
+
+    now = now or utcnow()
+    async with runtime.db.transaction() as session:
+        released = (
+            await session.execute(
+                update(MESSAGE)
+                .where(MESSAGE.c.status == MessageStatus.SENDING, MESSAGE.c.lease_until < now)
+                .values(
+                    status=MessageStatus.TO_SEND,
+                    dispatch_after=now,
+                    lease_until=None,
+                    lease_token=None,
+                    changed_at=now,
+                )
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        sending = (
+            (
+                await session.execute(
+                    select(col(SendingTask.id)).where(col(SendingTask.status) == TaskStatus.SENDING)
+                )  # type: ignore[arg-type]
+            )
+            .scalars()
+            .all()
+        )
+        completed = 0
+        for task_id in sending:
+            completed += int(await complete_task_if_done(session, task_id=task_id, now=now))
+    return {"released": int(released or 0), "completed": completed}

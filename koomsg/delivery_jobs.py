@@ -1,0 +1,30 @@
+"""Delivery's actor and periodic jobs: thin wrappers over core/delivery/pipeline.py."""
+
+from __future__ import annotations
+
+from koomsg.core.delivery.pipeline import deliver_batch, dispatch_due, sweep
+from koomsg.runtime import Runtime
+from koomsg.services import periodic
+from koomsg.worker import koomsg_actor, worker_runtime
+
+
+@koomsg_actor(queue_name="koomsg-delivery", max_retries=3, min_backoff=1000, max_backoff=30000)
+async def send_batch(token: str, message_ids: list[str]) -> None:
+    await deliver_batch(worker_runtime(), token=token, message_ids=message_ids)
+
+
+def enqueue_batch(token: str, message_ids: list[str]) -> None:
+    send_batch.send(token, message_ids)
+
+
+@periodic("delivery-dispatcher", lambda settings: settings.dispatch_interval_seconds)
+async def dispatch(runtime: Runtime) -> None:
+    # Keep going while there is a backlog: a big task is dispatched in a few passes.
+    for _ in range(20):
+        if await dispatch_due(runtime, enqueue=enqueue_batch) < 5000:
+            return
+
+
+@periodic("delivery-sweeper", lambda settings: settings.sweep_interval_seconds)
+async def sweeper(runtime: Runtime) -> None:
+    await sweep(runtime)
