@@ -1,0 +1,298 @@
+"""Metering: reserve emails before a batch is sent, settle them once outcomes are known.
+
+Spending order: live packages first, the one expiring soonest first and
+non-expiring pay-per-use packs last, then pay-per-use, up to the
+enterprise's monthly cap. Messages beyond it are refused ("quota exceeded").
+
+Reservations of one enterprise are serialised (the reservation INSERT takes
+SQLite's write lock; PostgreSQL locks the enterprise row), so two workers
+never hand out the same package email. Settlement runs inside the caller's
+transaction, the one recording the outcomes, so charges and outcomes commit
+together; the ledger's unique message id makes it idempotent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from koomsg.core.billing.models import LedgerEntry, Package, Reservation, ReservationItem
+from koomsg.core.clock import utcnow
+from koomsg.core.errors import BadInput
+from koomsg.core.principal import Principal
+from koomsg.core.tenancy.models import Enterprise
+from koomsg.core.tenancy.service import get_enterprise
+
+QUOTA_EXCEEDED = "quota exceeded"
+LEDGER = LedgerEntry.__table__  # type: ignore[attr-defined]
+PACKAGE = Package.__table__  # type: ignore[attr-defined]
+RESERVATION = Reservation.__table__  # type: ignore[attr-defined]
+ITEM = ReservationItem.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    reservation_id: str
+    allowed: list[str]
+    refused: list[str]
+
+
+def insert_or_ignore(session: AsyncSession, table: Any) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both SQLite and PostgreSQL."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _live(enterprise_id: str, now: datetime) -> Any:
+    return select(Package).where(
+        col(Package.enterprise_id) == enterprise_id,
+        or_(col(Package.expires_at).is_(None), col(Package.expires_at) > now),
+    )
+
+
+async def live_packages(
+    session: AsyncSession, *, enterprise_id: str, now: datetime
+) -> list[Package]:
+    """Unexpired packages with emails left, in spending order."""
+    left = col(Package.email_quota) > col(Package.emails_used) + col(Package.emails_reserved)
+    query = _live(enterprise_id, now).where(left)
+    query = query.order_by(
+        col(Package.expires_at).is_(None),
+        col(Package.expires_at),
+        col(Package.purchased_at),
+        Package.id,
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
+async def pay_per_use_this_month(
+    session: AsyncSession, *, enterprise_id: str, now: datetime
+) -> int:
+    query = select(func.count()).where(
+        LEDGER.c.enterprise_id == enterprise_id,
+        LEDGER.c.package_id.is_(None),
+        LEDGER.c.charged_at >= month_start(now),
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def _pay_per_use_held(session: AsyncSession, enterprise_id: str) -> int:
+    query = (
+        select(func.count())
+        .select_from(ITEM.join(RESERVATION, RESERVATION.c.id == ITEM.c.reservation_id))
+        .where(
+            RESERVATION.c.enterprise_id == enterprise_id,
+            RESERVATION.c.settled_at.is_(None),
+            ITEM.c.package_id.is_(None),
+            ITEM.c.prepaid.is_(False),
+        )
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def _lock_enterprise(session: AsyncSession, enterprise_id: str) -> int | None:
+    """Serialise reserving and settling per enterprise on PostgreSQL (SQLite has one
+    writer anyway): both touch several package rows, and a fixed first lock rules out
+    deadlocks between them. Returns the monthly pay-per-use cap."""
+    lock = select(col(Enterprise.monthly_pay_per_use_cap)).where(
+        col(Enterprise.id) == enterprise_id
+    )
+    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        lock = lock.with_for_update()
+    return (await session.execute(lock)).scalar_one()  # type: ignore[no-any-return]
+
+
+async def _already_charged(session: AsyncSession, message_ids: Sequence[str]) -> set[str]:
+    query = select(LEDGER.c.message_id).where(LEDGER.c.message_id.in_(list(message_ids)))
+    return set((await session.execute(query)).scalars().all())
+
+
+async def reserve(
+    session: AsyncSession,
+    *,
+    enterprise_id: str,
+    message_ids: Sequence[str],
+    unit_price_cents: int,
+    currency: str,
+    now: datetime | None = None,
+) -> Allocation:
+    now = now or utcnow()
+    reservation = Reservation(
+        enterprise_id=enterprise_id,
+        unit_price_cents=unit_price_cents,
+        currency=currency,
+        created_at=now,
+    )
+    session.add(reservation)
+    await session.flush()
+    cap = await _lock_enterprise(session, enterprise_id)
+    prepaid = await _already_charged(session, message_ids)
+    items = [
+        {"message_id": m, "package_id": None, "prepaid": True} for m in message_ids if m in prepaid
+    ]
+    waiting = [m for m in message_ids if m not in prepaid]
+    for package in await live_packages(session, enterprise_id=enterprise_id, now=now):
+        take = min(
+            len(waiting), package.email_quota - package.emails_used - package.emails_reserved
+        )
+        if take <= 0:
+            continue
+        items += [
+            {"message_id": m, "package_id": package.id, "prepaid": False} for m in waiting[:take]
+        ]
+        waiting = waiting[take:]
+        await session.execute(
+            update(PACKAGE)
+            .where(PACKAGE.c.id == package.id)
+            .values(emails_reserved=PACKAGE.c.emails_reserved + take)
+        )
+    if cap is not None and waiting:
+        spent = await pay_per_use_this_month(session, enterprise_id=enterprise_id, now=now)
+        room = max(0, cap - spent - await _pay_per_use_held(session, enterprise_id))
+        waiting, refused = waiting[:room], waiting[room:]
+    else:
+        refused = []
+    items += [{"message_id": m, "package_id": None, "prepaid": False} for m in waiting]
+    if items:
+        await session.execute(
+            ITEM.insert(), [{"reservation_id": reservation.id, **item} for item in items]
+        )
+    allowed = {item["message_id"] for item in items}
+    return Allocation(reservation.id, [m for m in message_ids if m in allowed], refused)
+
+
+async def settle(
+    session: AsyncSession,
+    *,
+    reservation_id: str,
+    charge: set[str],
+    now: datetime | None = None,
+) -> bool | None:
+    """Charge the reserved messages in ``charge`` (those handed to a transport), release
+    the rest. None for an unknown reservation; settling twice changes nothing."""
+    now = now or utcnow()
+    claimed = (
+        await session.execute(
+            update(RESERVATION)
+            .where(RESERVATION.c.id == reservation_id, RESERVATION.c.settled_at.is_(None))
+            .values(settled_at=now)
+            .returning(
+                RESERVATION.c.enterprise_id, RESERVATION.c.unit_price_cents, RESERVATION.c.currency
+            )
+        )
+    ).first()
+    if claimed is None:
+        exists = await session.get(Reservation, reservation_id)
+        return None if exists is None else True
+    enterprise_id, unit_price, currency = claimed
+    await _lock_enterprise(session, enterprise_id)
+    items = (
+        await session.execute(select(ITEM).where(ITEM.c.reservation_id == reservation_id))
+    ).all()
+    rows = [
+        {
+            "message_id": item.message_id,
+            "enterprise_id": enterprise_id,
+            "package_id": item.package_id,
+            "unit_price_cents": 0 if item.package_id else unit_price,
+            "currency": currency,
+            "charged_at": now,
+        }
+        for item in items
+        if item.message_id in charge and not item.prepaid
+    ]
+    charged = await _write_ledger(session, rows)
+    held = Counter(item.package_id for item in items if item.package_id and not item.prepaid)
+    used = Counter(
+        item.package_id for item in items if item.package_id and item.message_id in charged
+    )
+    for package_id, count in held.items():
+        await session.execute(
+            update(PACKAGE)
+            .where(PACKAGE.c.id == package_id)
+            .values(
+                emails_reserved=PACKAGE.c.emails_reserved - count,
+                emails_used=PACKAGE.c.emails_used + used[package_id],
+            )
+        )
+    return True
+
+
+async def _write_ledger(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert entries, skipping messages charged before; returns the ids charged now."""
+    charged: set[str] = set()
+    for start in range(0, len(rows), 500):
+        statement = (
+            insert_or_ignore(session, LEDGER)
+            .values(rows[start : start + 500])
+            .on_conflict_do_nothing(index_elements=["message_id"])
+            .returning(LEDGER.c.message_id)
+        )
+        charged.update((await session.execute(statement)).scalars().all())
+    return charged
+
+
+async def forget_settled(session: AsyncSession, *, before: datetime, limit: int = 1000) -> int:
+    """Delete up to ``limit`` reservations settled before ``before``, with their items: once
+    settled, the ledger holds everything billing needs."""
+    old = (
+        select(RESERVATION.c.id)
+        .where(RESERVATION.c.settled_at < before)
+        .order_by(RESERVATION.c.settled_at)
+        .limit(limit)
+    )
+    ids = list((await session.execute(old)).scalars().all())
+    if ids:
+        await session.execute(delete(ITEM).where(ITEM.c.reservation_id.in_(ids)))
+        await session.execute(delete(RESERVATION).where(RESERVATION.c.id.in_(ids)))
+    return len(ids)
+
+
+async def set_pay_per_use_cap(
+    session: AsyncSession, *, principal: Principal, cap: int | None
+) -> Enterprise:
+    if cap is not None and cap < 0:
+        raise BadInput("cap", "a monthly pay-per-use cap is 0 or more emails; null removes it")
+    enterprise = await get_enterprise(session, enterprise_id=principal.require_enterprise())
+    enterprise.monthly_pay_per_use_cap = cap
+    session.add(enterprise)
+    await session.flush()
+    return enterprise
+
+
+@dataclass(frozen=True)
+class Overview:
+    packages: list[Package]
+    emails_left: int
+    pay_per_use_this_month: int
+    pay_per_use_cap: int | None
+
+
+async def overview(
+    session: AsyncSession, *, principal: Principal, now: datetime | None = None
+) -> Overview:
+    enterprise = await get_enterprise(session, enterprise_id=principal.require_enterprise())
+    now = now or utcnow()
+    packages = await live_packages(session, enterprise_id=enterprise.id, now=now)
+    return Overview(
+        packages=packages,
+        emails_left=sum(p.email_quota - p.emails_used - p.emails_reserved for p in packages),
+        pay_per_use_this_month=await pay_per_use_this_month(
+            session, enterprise_id=enterprise.id, now=now
+        ),
+        pay_per_use_cap=enterprise.monthly_pay_per_use_cap,
+    )
