@@ -13,16 +13,24 @@ from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from koomsg.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from koomsg.recipient_files import recipient_sample
 from koomsg.runtime import Runtime
 from koomsg.schema.context import Context, bearer_from_headers
 from koomsg.schema.root import build_schema
+from koomsg.tracking_routes import tracking_routes
 
 log = logging.getLogger("koomsg.app")
 WEB_DIR = Path(__file__).parent / "web"
@@ -95,8 +103,14 @@ class BodyLimit:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(
-            {"errors": [{"message": f"request body larger than {self.max_bytes} bytes",
-                         "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]},
+            {
+                "errors": [
+                    {
+                        "message": f"request body larger than {self.max_bytes} bytes",
+                        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                    }
+                ]
+            },
             status_code=413,
         )
         await response(scope, receive, send)
@@ -170,7 +184,10 @@ def create_app(
 
         checks["broker"] = await broker_ping(runtime.broker)
         ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", **checks},
+            status_code=200 if ready else 503,
+        )
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -199,6 +216,8 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/graphiql/assets/{name}", _asset),
+            Route("/files/recipient-sample/{token}", recipient_sample),
+            *tracking_routes(runtime),
             *extra_routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
@@ -207,4 +226,3 @@ def create_app(
     )
     app.state.runtime = runtime
     return Metrics(BodyLimit(app, runtime.settings.max_request_bytes))
-

@@ -36,7 +36,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
 
         broker = RabbitmqBroker(url=url)
     broker.add_middleware(AsyncIO())
-    broker.koomsg_url = url  # type: ignore[attr-defined]
+    broker.koomsg_url = url  # type: ignore[union-attr]
     return broker
 
 

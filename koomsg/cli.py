@@ -7,7 +7,6 @@ import asyncio
 import logging
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,7 +88,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         asyncio.run(print_demo_keys(settings, host=args.host, port=args.port))
     app = create_app(runtime, on_startup=[services.start], on_shutdown=[services.stop])
-    server = _GracefulServer(uvicorn.Config(app, host=args.host, port=args.port, log_level="info", lifespan="on"))
+    server = _GracefulServer(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="info", lifespan="on")
+    )
     server.run()
     return 0
 
@@ -139,15 +140,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     services = ProcessServices(settings, embedded_worker=True, threads=args.threads)
     runtime = _runtime_or_exit(settings, broker=services.broker)
     services.attach(runtime)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
 
     async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
         await services.start()
         print(f"koomsg worker running with {args.threads} threads", flush=True)
-        while not stop.is_set():
-            await asyncio.sleep(0.2)
+        await stop.wait()
         await services.stop()
         await runtime.close()
 
@@ -156,7 +157,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="koomsg", description="Self-hosted email messaging service")
+    parser = argparse.ArgumentParser(
+        prog="koomsg", description="Self-hosted email messaging service"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the GraphQL API (and, embedded, the workers)")
@@ -182,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = build_parser().parse_args(argv)
     return int(args.handler(args) or 0)
 

@@ -42,6 +42,43 @@ class Settings:
     max_request_bytes: int = 64 * 1024 * 1024
     dns_timeout_seconds: float = 5.0
     domain_recheck_seconds: int = 86400
+    # The smtp transport: MX port for direct delivery (tests point it at loopback),
+    # pool and concurrency bounds, and the connect/command/DATA timeout.
+    smtp_direct_port: int = 25
+    smtp_max_connections_per_host: int = 10
+    smtp_max_concurrency_per_enterprise: int = 50
+    smtp_timeout_seconds: float = 30.0
+    # DNS targets sender domains must point at (see core/domains/records.py);
+    # empty means "derived from the host of KOOMSG_PUBLIC_URL".
+    spf_include: str = ""
+    dmarc_target: str = ""
+    tracking_target: str = ""
+    mx_host: str = ""
+    # The delivery pipeline (core/delivery/pipeline.py): messages per broker
+    # message, how long a worker may hold a claimed row, how long an enqueued
+    # batch may go unclaimed before it is enqueued again, and the retry
+    # schedule (exponential from min to max, giving up after max age).
+    batch_size: int = 200
+    lease_seconds: float = 300.0
+    redispatch_seconds: float = 120.0
+    dispatch_interval_seconds: float = 0.5
+    sweep_interval_seconds: float = 5.0
+    retry_min_seconds: float = 300.0
+    retry_max_seconds: float = 4000.0
+    retry_max_age_seconds: float = 5 * 86400.0
+    tracking_links: str = (
+        "public"  # "public": KOOMSG_PUBLIC_URL; "domain": tracking.<sender domain>
+    )
+    # Statistics (core/stats/): how often hourly aggregates catch up, how far back a
+    # pass looks for late commits, and how long aggregates and messages are kept.
+    stats_rollup_interval_seconds: float = 30.0
+    stats_rollup_skew_seconds: float = 300.0
+    stats_retention_days: int = 366
+    # Billing (core/billing/): the price of an email beyond packages, in cents of
+    # ``currency``, and how often stale reservations are settled.
+    pay_per_use_price_cents: int = 1
+    currency: str = "CNY"
+    billing_sweep_interval_seconds: float = 60.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -62,7 +99,9 @@ def _url(variable: str, value: str, schemes: tuple[str, ...]) -> str:
     scheme = parts.scheme.split("+")[0]
     if scheme not in schemes:
         allowed = ", ".join(f"{s}://" for s in schemes)
-        raise ConfigError(variable, f"cannot parse {value!r}: expected a URL starting with {allowed}")
+        raise ConfigError(
+            variable, f"cannot parse {value!r}: expected a URL starting with {allowed}"
+        )
     if scheme != "sqlite" and not parts.hostname:
         raise ConfigError(variable, f"cannot parse {value!r}: no host name")
     try:
@@ -77,7 +116,9 @@ def _nameservers(value: str) -> tuple[tuple[str, int], ...]:
     for item in filter(None, (part.strip() for part in value.split(","))):
         host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "53")
         if not port.isdigit() or not 0 < int(port) < 65536 or not host:
-            raise ConfigError("KOOMSG_DNS_NAMESERVERS", f"cannot parse {item!r}: expected host[:port]")
+            raise ConfigError(
+                "KOOMSG_DNS_NAMESERVERS", f"cannot parse {item!r}: expected host[:port]"
+            )
         servers.append((host, int(port)))
     return tuple(servers)
 
@@ -89,6 +130,43 @@ def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
     if not raw.isdigit() or int(raw) <= 0:
         raise ConfigError(variable, f"expected a positive whole number, got {raw!r}")
     return int(raw)
+
+
+def _non_negative_int(env: Mapping[str, str], variable: str, default: int) -> int:
+    raw = env.get(variable)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise ConfigError(variable, f"expected a whole number, 0 or more, got {raw!r}")
+    return int(raw)
+
+
+def _currency(value: str) -> str:
+    if len(value) != 3 or not value.isascii() or not value.isalpha() or not value.isupper():
+        raise ConfigError(
+            "KOOMSG_CURRENCY", f"expected a 3-letter ISO 4217 code such as CNY, got {value!r}"
+        )
+    return value
+
+
+def _positive_float(env: Mapping[str, str], variable: str, default: float) -> float:
+    raw = env.get(variable)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise ConfigError(variable, f"expected a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _choice(env: Mapping[str, str], variable: str, choices: tuple[str, ...], default: str) -> str:
+    value = (env.get(variable) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(variable, f"expected one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
@@ -144,8 +222,42 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_request_bytes=_positive_int(env, "KOOMSG_MAX_REQUEST_BYTES", 64 * 1024 * 1024),
         dns_timeout_seconds=float(_positive_int(env, "KOOMSG_DNS_TIMEOUT", 5)),
         domain_recheck_seconds=_positive_int(env, "KOOMSG_DOMAIN_RECHECK_SECONDS", 86400),
+        smtp_direct_port=_positive_int(env, "KOOMSG_SMTP_DIRECT_PORT", 25),
+        smtp_max_connections_per_host=_positive_int(
+            env, "KOOMSG_SMTP_MAX_CONNECTIONS_PER_HOST", 10
+        ),
+        smtp_max_concurrency_per_enterprise=_positive_int(
+            env, "KOOMSG_SMTP_MAX_CONCURRENCY_PER_ENTERPRISE", 50
+        ),
+        smtp_timeout_seconds=float(_positive_int(env, "KOOMSG_SMTP_TIMEOUT", 30)),
+        spf_include=_dns_name(env, "KOOMSG_SPF_INCLUDE"),
+        dmarc_target=_dns_name(env, "KOOMSG_DMARC_TARGET"),
+        tracking_target=_dns_name(env, "KOOMSG_TRACKING_TARGET"),
+        mx_host=_dns_name(env, "KOOMSG_MX_HOST"),
+        batch_size=_positive_int(env, "KOOMSG_BATCH_SIZE", 200),
+        lease_seconds=_positive_float(env, "KOOMSG_LEASE_SECONDS", 300.0),
+        redispatch_seconds=_positive_float(env, "KOOMSG_REDISPATCH_SECONDS", 120.0),
+        dispatch_interval_seconds=_positive_float(env, "KOOMSG_DISPATCH_INTERVAL", 0.5),
+        sweep_interval_seconds=_positive_float(env, "KOOMSG_SWEEP_INTERVAL", 5.0),
+        retry_min_seconds=_positive_float(env, "KOOMSG_RETRY_MIN_SECONDS", 300.0),
+        retry_max_seconds=_positive_float(env, "KOOMSG_RETRY_MAX_SECONDS", 4000.0),
+        retry_max_age_seconds=_positive_float(env, "KOOMSG_RETRY_MAX_AGE_SECONDS", 5 * 86400.0),
+        tracking_links=_choice(env, "KOOMSG_TRACKING_LINKS", ("public", "domain"), "public"),
+        stats_rollup_interval_seconds=_positive_float(env, "KOOMSG_STATS_ROLLUP_INTERVAL", 30.0),
+        stats_rollup_skew_seconds=_positive_float(env, "KOOMSG_STATS_ROLLUP_SKEW_SECONDS", 300.0),
+        stats_retention_days=_positive_int(env, "KOOMSG_STATS_RETENTION_DAYS", 366),
+        pay_per_use_price_cents=_non_negative_int(env, "KOOMSG_PAY_PER_USE_PRICE_CENTS", 1),
+        currency=_currency(env.get("KOOMSG_CURRENCY") or "CNY"),
+        billing_sweep_interval_seconds=_positive_float(env, "KOOMSG_BILLING_SWEEP_INTERVAL", 60.0),
         extra={k: v for k, v in env.items() if k.startswith("KOOMSG_")},
     )
+
+
+def _dns_name(env: Mapping[str, str], variable: str) -> str:
+    value = (env.get(variable) or "").strip().lower().rstrip(".")
+    if value and not all(label and len(label) <= 63 for label in value.split(".")):
+        raise ConfigError(variable, f"cannot parse {value!r}: expected a DNS name")
+    return value
 
 
 def _async_driver(url: str) -> str:
@@ -164,4 +276,6 @@ def check_transport(settings: Settings, known: set[str]) -> None:
     """Refuse a transport name that no loaded plugin provides."""
     if settings.transport not in known:
         names = ", ".join(sorted(known)) or "none"
-        raise ConfigError("KOOMSG_TRANSPORT", f"unknown transport {settings.transport!r} (known: {names})")
+        raise ConfigError(
+            "KOOMSG_TRANSPORT", f"unknown transport {settings.transport!r} (known: {names})"
+        )

@@ -28,9 +28,14 @@ async def print_demo_keys(settings: Settings, *, host: str, port: int) -> None:
                     real_name_verified=True,
                     industry_class=IndustryClass.NON_SENSITIVE,
                 )
-            _, operator_secret = await issue_key(session, kind=PrincipalKind.OPERATOR, name="demo-operator")
+            _, operator_secret = await issue_key(
+                session, kind=PrincipalKind.OPERATOR, name="demo-operator"
+            )
             _, root_secret = await issue_key(
-                session, kind=PrincipalKind.ENTERPRISE_ROOT, name=enterprise.name, enterprise_id=enterprise.id
+                session,
+                kind=PrincipalKind.ENTERPRISE_ROOT,
+                name=enterprise.name,
+                enterprise_id=enterprise.id,
             )
     finally:
         await db.dispose()

@@ -32,7 +32,9 @@ class Runtime:
         cls, settings: Settings, *, plugins: pluggy.PluginManager | None = None, broker: Any = None
     ) -> Runtime:
         manager = plugins or make_manager(settings.plugins)
-        runtime = cls(settings=settings, db=Database(settings.database_url), plugins=manager, broker=broker)
+        runtime = cls(
+            settings=settings, db=Database(settings.database_url), plugins=manager, broker=broker
+        )
         check_transport(settings, set(runtime.transports()))
         return runtime
 

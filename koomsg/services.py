@@ -63,7 +63,9 @@ class ProcessServices:
 
         install_broker(self.broker)
         if self.embedded_worker:
-            self._worker = dramatiq.Worker(self.broker, worker_threads=self.threads, worker_timeout=100)
+            self._worker = dramatiq.Worker(
+                self.broker, worker_threads=self.threads, worker_timeout=100
+            )
             self._worker.start()
         assert self.runtime is not None
         for job in PERIODIC_JOBS:

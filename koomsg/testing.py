@@ -88,8 +88,17 @@ def make_test_settings(database_url: str, data_dir: Path, **overrides: str) -> S
 
 
 @pytest.fixture
-def koomsg_settings(koomsg_database_url: str, tmp_path: Path) -> Settings:
-    return make_test_settings(koomsg_database_url, tmp_path / "var")
+def koomsg_env() -> dict[str, str]:
+    """Extra ``KOOMSG_*`` variables for ``koomsg_settings``; override it in a test module,
+    e.g. to point ``KOOMSG_DNS_NAMESERVERS`` at a loopback DNS server."""
+    return {}
+
+
+@pytest.fixture
+def koomsg_settings(
+    koomsg_database_url: str, tmp_path: Path, koomsg_env: dict[str, str]
+) -> Settings:
+    return make_test_settings(koomsg_database_url, tmp_path / "var", **koomsg_env)
 
 
 async def _empty_all_tables(url: str) -> None:
@@ -165,7 +174,9 @@ class Api:
         self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None
     ) -> GraphQLResponse:
         response = await self.client.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=self.headers(key)
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=self.headers(key),
         )
         return GraphQLResponse(response.status_code, response.json())
 
@@ -184,7 +195,9 @@ class Api:
             "map": json.dumps({i: [f"variables.{path}"] for i, path in names.items()}),
         }
         uploads = {i: files[path] for i, path in names.items()}
-        response = await self.client.post("/graphql", data=form, files=uploads, headers=self.headers(key))
+        response = await self.client.post(
+            "/graphql", data=form, files=uploads, headers=self.headers(key)
+        )
         return GraphQLResponse(response.status_code, response.json())
 
 
@@ -282,4 +295,66 @@ async def count_rows(runtime: Runtime, table: str) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes several seconds (subprocesses, real servers)")
-    config.addinivalue_line("markers", "broker: exercises the message broker (run again on each broker)")
+    config.addinivalue_line(
+        "markers", "broker: exercises the message broker (run again on each broker)"
+    )
+
+
+@dataclass
+class SendableSetup:
+    """What a sending test needs: an APPROVED template and a sender on a verified domain."""
+
+    template_id: str
+    sender_address_id: str
+    sender: str
+    domain_id: str
+
+
+async def sendable_setup(
+    api: Api,
+    runtime: Runtime,
+    *,
+    body: str = "<p>Hello</p>",
+    template_name: str = "Welcome",
+    domain: str = "mail.example.com",
+    prefix: str = "news",
+    key: str | None = None,
+) -> SendableSetup:
+    """Template and address through the API; only the domain's status is forced in the
+    database (real verification needs DNS), so tests of sending skip it."""
+    from sqlalchemy import update
+
+    from koomsg.core.domains.models import DomainStatus, SenderDomain
+
+    template = (
+        await api(
+            "mutation($input: CreateTemplateInput!) "
+            "{ createTemplate(input: $input) { id status } }",
+            {"input": {"name": template_name, "bodyType": "RICH_TEXT", "body": body}},
+            key=key,
+        )
+    ).ok()["createTemplate"]
+    assert template["status"] == "APPROVED", template
+    made = (
+        await api(
+            "mutation($input: CreateSenderDomainInput!) "
+            "{ createSenderDomain(input: $input) { id } }",
+            {"input": {"name": domain}},
+            key=key,
+        )
+    ).ok()["createSenderDomain"]
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            update(SenderDomain)
+            .where(SenderDomain.id == made["id"])  # type: ignore[arg-type]
+            .values(status=DomainStatus.VERIFICATION_PASSED)
+        )
+    address = (
+        await api(
+            "mutation($input: CreateSenderAddressInput!) "
+            "{ createSenderAddress(input: $input) { id address } }",
+            {"input": {"domainId": made["id"], "prefix": prefix}},
+            key=key,
+        )
+    ).ok()["createSenderAddress"]
+    return SendableSetup(template["id"], address["id"], address["address"], made["id"])

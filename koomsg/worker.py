@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -17,7 +17,6 @@ from dramatiq.brokers.stub import StubBroker
 from koomsg.config import Settings
 from koomsg.runtime import Runtime
 
-F = TypeVar("F", bound=Callable[..., Any])
 ACTORS: list[dramatiq.Actor[Any, Any]] = []
 
 if dramatiq.broker.global_broker is None:
@@ -48,7 +47,9 @@ def worker_runtime() -> Runtime:
         if _runtime is None:
             if _settings is None:
                 raise RuntimeError("configure_worker() was not called in this process")
-            _runtime = Runtime.build(_settings, plugins=_plugins, broker=_broker_holder.get("broker"))
+            _runtime = Runtime.build(
+                _settings, plugins=_plugins, broker=_broker_holder.get("broker")
+            )
         return _runtime
 
 
@@ -61,10 +62,10 @@ async def reset_worker_runtime() -> None:
         await runtime.close()
 
 
-def koomsg_actor(**options: Any) -> Callable[[F], F]:
-    def declare(fn: F) -> F:
-        actor = dramatiq.actor(fn, **options)
+def koomsg_actor(**options: Any) -> Callable[[Callable[..., Any]], dramatiq.Actor[Any, Any]]:
+    def declare(fn: Callable[..., Any]) -> dramatiq.Actor[Any, Any]:
+        actor: dramatiq.Actor[Any, Any] = dramatiq.actor(fn, **options)
         ACTORS.append(actor)
-        return actor  # type: ignore[return-value]
+        return actor
 
     return declare

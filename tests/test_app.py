@@ -20,7 +20,9 @@ async def test_graphiql_is_served_with_local_assets_only(http: httpx.AsyncClient
         assert asset.status_code == 200, reference
         assert len(asset.content) > 100
         # No asset may pull anything else from another host at run time.
-        for found in re.findall(rb"""(?:@import\s+url\(|src=|href=)["']?(https?://[^"')\s]+)""", asset.content):
+        for found in re.findall(
+            rb"""(?:@import\s+url\(|src=|href=)["']?(https?://[^"')\s]+)""", asset.content
+        ):
             raise AssertionError(f"{reference} loads {found!r}")
 
 
@@ -51,7 +53,9 @@ async def test_readiness_fails_when_the_broker_is_down(koomsg_database_url: str,
     from koomsg.testing import make_test_settings
 
     # Nothing listens on port 1: the broker is unreachable.
-    settings = make_test_settings(koomsg_database_url, tmp_path, KOOMSG_BROKER_URL="redis://127.0.0.1:1/0")
+    settings = make_test_settings(
+        koomsg_database_url, tmp_path, KOOMSG_BROKER_URL="redis://127.0.0.1:1/0"
+    )
     runtime = Runtime.build(settings, broker=make_broker(settings))
     try:
         transport = httpx.ASGITransport(app=create_app(runtime))

@@ -87,8 +87,13 @@ def test_serve_survives_sigterm_and_restart(tmp_path: Path) -> None:
     root_key = key_from(output, "root key")
     operator_key = key_from(output, "operator key")
     me = server.graphql("{ me { kind enterprise { name } } }", root_key)
-    assert me["data"]["me"] == {"kind": "ENTERPRISE_ROOT", "enterprise": {"name": "Demo Enterprise"}}
-    assert server.graphql("mutation { enableService(acceptTerms: true) { serviceEnabled } }", root_key)["data"]
+    assert me["data"]["me"] == {
+        "kind": "ENTERPRISE_ROOT",
+        "enterprise": {"name": "Demo Enterprise"},
+    }
+    assert server.graphql(
+        "mutation { enableService(acceptTerms: true) { serviceEnabled } }", root_key
+    )["data"]
     created = server.graphql('mutation { createIamUser(name: "kept") { id } }', root_key)
     user_id = created["data"]["createIamUser"]["id"]
     assert server.terminate() == 0
@@ -98,7 +103,9 @@ def test_serve_survives_sigterm_and_restart(tmp_path: Path) -> None:
         users = again.graphql("{ iamUsers { id name } }", root_key)
         assert users["data"]["iamUsers"] == [{"id": user_id, "name": "kept"}]
         enterprises = again.graphql("{ enterprises { name serviceEnabled } }", operator_key)
-        assert enterprises["data"]["enterprises"] == [{"name": "Demo Enterprise", "serviceEnabled": True}]
+        assert enterprises["data"]["enterprises"] == [
+            {"name": "Demo Enterprise", "serviceEnabled": True}
+        ]
     finally:
         assert again.terminate() == 0
 
@@ -111,7 +118,10 @@ def test_operator_create_key_prints_the_secret_last(tmp_path: Path) -> None:
     assert secret.startswith("key_") and "." in secret
     server = Server(tmp_path / "var")
     try:
-        assert server.graphql("{ me { kind name } }", secret)["data"]["me"] == {"kind": "OPERATOR", "name": "ops"}
+        assert server.graphql("{ me { kind name } }", secret)["data"]["me"] == {
+            "kind": "OPERATOR",
+            "name": "ops",
+        }
     finally:
         server.terminate()
 
@@ -130,8 +140,12 @@ def test_db_upgrade(tmp_path: Path) -> None:
         ("KOOMSG_PLUGINS", "koomsg_no_such_plugin", "koomsg_no_such_plugin"),
     ],
 )
-def test_bad_configuration_stops_start_up_with_one_line(tmp_path: Path, variable: str, value: str, words: str) -> None:
-    result = run(["serve", "--port", str(free_port())], koomsg_env(tmp_path / "var", **{variable: value}))
+def test_bad_configuration_stops_start_up_with_one_line(
+    tmp_path: Path, variable: str, value: str, words: str
+) -> None:
+    result = run(
+        ["serve", "--port", str(free_port())], koomsg_env(tmp_path / "var", **{variable: value})
+    )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("koomsg:")]
     assert len(lines) == 1 and words in lines[0]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from sqlmodel import select
-
 import pytest
+from sqlmodel import select
 
 from koomsg.core.tenancy import service as tenancy
 from koomsg.core.tenancy.models import Enterprise, IndustryClass
@@ -35,7 +34,9 @@ async def test_async_actor_runs_on_the_configured_broker(runtime: Runtime) -> No
         create_enterprise_later.send(name)
         for _ in range(200):
             async with runtime.db.session() as session:
-                found = (await session.exec(select(Enterprise).where(Enterprise.name == name))).first()
+                found = (
+                    await session.exec(select(Enterprise).where(Enterprise.name == name))
+                ).first()
             if found is not None:
                 break
             await asyncio.sleep(0.05)

@@ -53,13 +53,17 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_token(secret_key: str, purpose: str, payload: dict[str, Any], *, ttl_seconds: int | None = None) -> str:
+def sign_token(
+    secret_key: str, purpose: str, payload: dict[str, Any], *, ttl_seconds: int | None = None
+) -> str:
     """A compact URL-safe token: payload and an HMAC-SHA256 over it, bound to ``purpose``."""
     body = dict(payload)
     if ttl_seconds is not None:
         body["exp"] = int(time.time()) + ttl_seconds
     encoded = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
-    mac = hmac.new(derive_key(secret_key, f"token:{purpose}"), encoded.encode(), hashlib.sha256).digest()
+    mac = hmac.new(
+        derive_key(secret_key, f"token:{purpose}"), encoded.encode(), hashlib.sha256
+    ).digest()
     return f"{encoded}.{_b64(mac[:20])}"
 
 
@@ -70,7 +74,9 @@ def verify_token(secret_key: str, purpose: str, token: str) -> dict[str, Any]:
         body = json.loads(_unb64(encoded))
     except (ValueError, UnicodeDecodeError):
         raise BadToken("malformed token") from None
-    expected = hmac.new(derive_key(secret_key, f"token:{purpose}"), encoded.encode(), hashlib.sha256).digest()
+    expected = hmac.new(
+        derive_key(secret_key, f"token:{purpose}"), encoded.encode(), hashlib.sha256
+    ).digest()
     if not hmac.compare_digest(given, expected[:20]) or not isinstance(body, dict):
         raise BadToken("token signature does not match")
     if "exp" in body and int(body["exp"]) < time.time():

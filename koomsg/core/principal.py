@@ -29,5 +29,7 @@ class Principal:
         from koomsg.core.errors import Forbidden
 
         if self.enterprise_id is None:
-            raise Forbidden("this operation acts on an enterprise's resources: use an enterprise key")
+            raise Forbidden(
+                "this operation acts on an enterprise's resources: use an enterprise key"
+            )
         return self.enterprise_id

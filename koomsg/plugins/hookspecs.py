@@ -1,3 +1,4 @@
+# mypy: disable-error-code="empty-body"
 """The koomsg plugin contract: every hook, declared and documented here.
 
 A plugin is a module with functions marked ``@koomsg.plugins.hookimpl`` whose
@@ -81,8 +82,10 @@ def koomsg_billing_reserve(
     :param enterprise: the sending enterprise.
     :param count: how many messages the batch will send.
     :param message_ids: their ids (stable across retries: charge each once).
-    :param context: the built-in billing's database access; external billing
-        plugins can ignore it.
+    :param context: the process's ``koomsg.runtime.Runtime`` (``.db``,
+        ``.settings``). No transaction is open: a plugin that writes opens its
+        own (``context.db.transaction()``), committed before the batch is sent.
+        External billing plugins can ignore it.
     :return: a ``BillingReservation``; ``allowed=False`` makes the messages
         REJECTED with ``reason`` (QUOTA_EXCEEDED). ``allowed_message_ids`` may
         allow a part of the batch. ``None`` defers to the next plugin.
@@ -101,11 +104,22 @@ def koomsg_billing_settle(
 ) -> bool | None:
     """Settle a reservation once the batch's outcomes are known.
 
-    Called after the outcomes are recorded, and by the sweeper for stale
-    reservations after a crash (``outcomes`` then lists what the database
-    knows). Must be idempotent: the same reservation can be settled twice.
+    Called in the transaction that records the outcomes, and by the billing
+    sweeper for reservations left open by a crash (older than the delivery
+    lease plus a minute; ``outcomes`` then lists what the database knows: a
+    message counts as handed to a transport when DELIVERED, or FAILED after
+    at least one attempt). Must be idempotent: the same reservation can be
+    settled twice, and a message retried in a later batch must be charged once.
 
-    :return: ``True`` when settled; ``None`` defers to the next plugin.
+    :param enterprise: the sending enterprise.
+    :param reservation: what ``koomsg_billing_reserve`` answered for the batch.
+    :param outcomes: one per message of the batch; charge those with
+        ``handed_to_transport`` true, release the rest.
+    :param context: the ``AsyncSession`` of that open transaction. Writes made
+        with it commit or roll back together with the outcomes; do not commit
+        or close it.
+    :return: ``True`` when settled; ``None`` defers to the next plugin (for a
+        reservation another plugin made).
 
     First answer wins.
     """

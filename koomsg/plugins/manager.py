@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 DEFAULT_PLUGINS = (
     "koomsg.plugins.builtin.outbox",
     "koomsg.plugins.builtin.review",
+    "koomsg.plugins.builtin.smtp",
+    "koomsg.plugins.builtin.public_templates",
+    "koomsg.plugins.builtin.billing",
 )
 
 
@@ -32,7 +35,9 @@ class PluginLoadError(Exception):
         self.plugin_name = name
 
 
-def make_manager(extra_modules: Iterable[str] = (), *, entry_points: bool = True) -> pluggy.PluginManager:
+def make_manager(
+    extra_modules: Iterable[str] = (), *, entry_points: bool = True
+) -> pluggy.PluginManager:
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(hookspecs)
     for name in DEFAULT_PLUGINS:

@@ -12,7 +12,9 @@ from koomsg.core.pagination import Page
 T = TypeVar("T")
 
 
-@strawberry.interface(description="An object with a globally unique id, fetchable with `node(id:)`.")
+@strawberry.interface(
+    description="An object with a globally unique id, fetchable with `node(id:)`."
+)
 class Node:
     id: strawberry.ID
 
@@ -39,7 +41,10 @@ class Connection(Generic[T]):
 
 
 def to_connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
-    edges = [Edge(node=convert(item), cursor=cursor) for item, cursor in zip(page.items, page.cursors, strict=True)]
+    edges = [
+        Edge(node=convert(item), cursor=cursor)
+        for item, cursor in zip(page.items, page.cursors, strict=True)
+    ]
     return Connection(
         edges=edges,
         page_info=PageInfo(

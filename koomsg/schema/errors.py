@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -30,7 +31,9 @@ def map_error(error: GraphQLError, request_id: str) -> GraphQLError:
         # Parse, validation and variable coercion errors: the request itself is wrong.
         extensions = {"code": "BAD_USER_INPUT", **(error.extensions or {})}
         extensions["code"] = "BAD_USER_INPUT"
-        return GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=extensions)
+        return GraphQLError(
+            error.message, nodes=error.nodes, path=error.path, extensions=extensions
+        )
     if isinstance(original, GraphQLError):
         return map_error(original, request_id)
     log.error(
@@ -57,3 +60,10 @@ class ErrorMapper(SchemaExtension):
         if result is not None and result.errors:
             request_id = self._request_id()
             result.errors = [map_error(error, request_id) for error in result.errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:  # type: ignore[override]
+        # Subscriptions push results one by one, before on_operation ends: map each as it goes.
+        if getattr(result, "errors", None):
+            request_id = self._request_id()
+            result.errors = [map_error(error, request_id) for error in result.errors]
+        yield

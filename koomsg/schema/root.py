@@ -9,18 +9,59 @@ from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 
-import koomsg.schema.iam.nodes  # noqa: F401  (registers node kinds)
+import koomsg.schema.addresses.nodes
+import koomsg.schema.billing.nodes
+import koomsg.schema.domains.nodes
+import koomsg.schema.iam.nodes
+import koomsg.schema.tasks.nodes
+import koomsg.schema.templates.nodes  # noqa: F401
 from koomsg.config import Settings
+from koomsg.schema.addresses.mutations import AddressMutation
+from koomsg.schema.addresses.queries import AddressQuery
+from koomsg.schema.billing.mutations import BillingMutation
+from koomsg.schema.billing.queries import BillingQuery
+from koomsg.schema.domains.mutations import DomainMutation
+from koomsg.schema.domains.queries import DomainQuery
 from koomsg.schema.errors import ErrorMapper
 from koomsg.schema.iam.mutations import IamMutation
 from koomsg.schema.iam.queries import IamQuery
 from koomsg.schema.node import NodeQuery
+from koomsg.schema.recipients.queries import RecipientQuery
+from koomsg.schema.stats.queries import StatsQuery
+from koomsg.schema.suppression.mutations import SuppressionMutation
+from koomsg.schema.suppression.queries import SuppressionQuery
+from koomsg.schema.tasks.mutations import TaskMutation
+from koomsg.schema.tasks.queries import TaskQuery
+from koomsg.schema.tasks.subscriptions import TaskSubscription
+from koomsg.schema.templates.mutations import TemplateMutation
+from koomsg.schema.templates.queries import TemplateQuery
 from koomsg.schema.tenancy.mutations import TenancyMutation
 from koomsg.schema.tenancy.queries import TenancyQuery
 
-QUERIES: tuple[type, ...] = (TenancyQuery, IamQuery, NodeQuery)
-MUTATIONS: tuple[type, ...] = (TenancyMutation, IamMutation)
-SUBSCRIPTIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (
+    TenancyQuery,
+    IamQuery,
+    NodeQuery,
+    TemplateQuery,
+    DomainQuery,
+    AddressQuery,
+    SuppressionQuery,
+    TaskQuery,
+    BillingQuery,
+    StatsQuery,
+    RecipientQuery,
+)
+MUTATIONS: tuple[type, ...] = (
+    TenancyMutation,
+    IamMutation,
+    TemplateMutation,
+    DomainMutation,
+    AddressMutation,
+    SuppressionMutation,
+    TaskMutation,
+    BillingMutation,
+)
+SUBSCRIPTIONS: tuple[type, ...] = (TaskSubscription,)
 
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)
@@ -43,9 +84,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=subscription,
         extensions=[
             ErrorMapper,
-            QueryDepthLimiter(max_depth=depth),
-            MaxAliasesLimiter(max_alias_count=aliases),
-            MaxTokensLimiter(max_token_count=tokens),
+            # Instances are accepted at run time; the stubs only list classes.
+            QueryDepthLimiter(max_depth=depth),  # type: ignore[list-item]
+            MaxAliasesLimiter(max_alias_count=aliases),  # type: ignore[list-item]
+            MaxTokensLimiter(max_token_count=tokens),  # type: ignore[list-item]
         ],
     )
 

@@ -10,8 +10,12 @@ from koomsg.plugins import hookimpl, hookspecs
 from koomsg.plugins.manager import DEFAULT_PLUGINS, PluginLoadError, call_first, make_manager
 from koomsg.plugins.types import EnterpriseInfo, ReviewDecision, ReviewOutcome, TemplateForReview
 
-TEMPLATE = TemplateForReview(id="tpl_1", name="t", body_type="PLAIN_TEXT", body="hi", params=[], support_unsubscribe=False)
-ENTERPRISE = EnterpriseInfo(id="ent_1", name="e", industry_class="NON_SENSITIVE", real_name_verified=True)
+TEMPLATE = TemplateForReview(
+    id="tpl_1", name="t", body_type="PLAIN_TEXT", body="hi", params=[], support_unsubscribe=False
+)
+ENTERPRISE = EnterpriseInfo(
+    id="ent_1", name="e", industry_class="NON_SENSITIVE", real_name_verified=True
+)
 
 
 def fake_module(name: str, **functions: object) -> types.ModuleType:
@@ -36,7 +40,9 @@ def test_every_hook_is_documented_where_it_is_declared() -> None:
     for name in names:
         doc = inspect.getdoc(getattr(hookspecs, name)) or ""
         assert "Called" in doc, f"{name}: say when it is called"
-        assert ("return" in doc.lower()) or ("All implementations" in doc), f"{name}: say what it returns"
+        assert ("return" in doc.lower()) or ("All implementations" in doc), (
+            f"{name}: say what it returns"
+        )
 
 
 def test_builtins_register_through_the_same_hooks() -> None:
@@ -47,26 +53,36 @@ def test_builtins_register_through_the_same_hooks() -> None:
 
 async def test_a_partner_plugin_overrides_the_builtin_review() -> None:
     @hookimpl
-    def koomsg_review_template(template: TemplateForReview, enterprise: EnterpriseInfo) -> ReviewDecision:
+    def koomsg_review_template(
+        template: TemplateForReview, enterprise: EnterpriseInfo
+    ) -> ReviewDecision:
         return ReviewDecision(ReviewOutcome.REJECT, "no templates on Fridays")
 
     fake_module("koomsg_test_partner_review", koomsg_review_template=koomsg_review_template)
     manager = make_manager(["koomsg_test_partner_review"], entry_points=False)
-    decision = await call_first(manager, "koomsg_review_template", template=TEMPLATE, enterprise=ENTERPRISE)
+    decision = await call_first(
+        manager, "koomsg_review_template", template=TEMPLATE, enterprise=ENTERPRISE
+    )
     assert decision.outcome is ReviewOutcome.REJECT
     plain = make_manager(entry_points=False)
-    decision = await call_first(plain, "koomsg_review_template", template=TEMPLATE, enterprise=ENTERPRISE)
+    decision = await call_first(
+        plain, "koomsg_review_template", template=TEMPLATE, enterprise=ENTERPRISE
+    )
     assert decision.outcome is ReviewOutcome.APPROVE
 
 
 async def test_async_implementations_are_awaited_and_none_defers() -> None:
     @hookimpl
-    async def koomsg_review_template(template: TemplateForReview, enterprise: EnterpriseInfo) -> None:
+    async def koomsg_review_template(
+        template: TemplateForReview, enterprise: EnterpriseInfo
+    ) -> None:
         return None
 
     fake_module("koomsg_test_deferring", koomsg_review_template=koomsg_review_template)
     manager = make_manager(["koomsg_test_deferring"], entry_points=False)
-    decision = await call_first(manager, "koomsg_review_template", template=TEMPLATE, enterprise=ENTERPRISE)
+    decision = await call_first(
+        manager, "koomsg_review_template", template=TEMPLATE, enterprise=ENTERPRISE
+    )
     assert decision.outcome is ReviewOutcome.APPROVE
 
 

@@ -32,17 +32,23 @@ async def test_token_limit(api: Api, enterprise: EnterpriseHandle) -> None:
     assert "token" in error["message"].lower()
 
 
-async def test_unknown_field_and_bad_variables_are_bad_input(api: Api, enterprise: EnterpriseHandle) -> None:
+async def test_unknown_field_and_bad_variables_are_bad_input(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
     (await api("{ nope }")).error("BAD_USER_INPUT")
     response = await api("mutation($n: String!) { createIamUser(name: $n) { id } }", {"n": 5})
     response.error("BAD_USER_INPUT")
 
 
 async def test_malformed_body_is_400_with_json(http: httpx.AsyncClient) -> None:
-    response = await http.post("/graphql", content=b"{not json", headers={"content-type": "application/json"})
+    response = await http.post(
+        "/graphql", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["message"]
-    response = await http.post("/graphql", content=b"[1, 2", headers={"content-type": "application/json"})
+    response = await http.post(
+        "/graphql", content=b"[1, 2", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert "errors" in response.json()
 
@@ -54,7 +60,9 @@ async def test_oversized_body_is_refused(koomsg_database_url: str, tmp_path) -> 
         transport = httpx.ASGITransport(app=create_app(runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             body = '{"query": "{ me { name } }", "variables": {"pad": "' + "x" * 5000 + '"}}'
-            response = await client.post("/graphql", content=body, headers={"content-type": "application/json"})
+            response = await client.post(
+                "/graphql", content=body, headers={"content-type": "application/json"}
+            )
             assert response.status_code == 413
             assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     finally:

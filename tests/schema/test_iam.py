@@ -24,7 +24,9 @@ async def user_with_policies(api: Api, name: str, *groups: list[dict[str, Any]])
         group = (await api(CREATE_GROUP, {"n": f"{name}-g{index}"})).ok()["createIamGroup"]
         (await api(ADD, {"u": user["id"], "g": group["id"]})).ok()
         for number, document in enumerate(documents):
-            policy = (await api(CREATE_POLICY, {"n": f"{name}-g{index}-p{number}", "d": document})).ok()
+            policy = (
+                await api(CREATE_POLICY, {"n": f"{name}-g{index}-p{number}", "d": document})
+            ).ok()
             (await api(ATTACH, {"g": group["id"], "p": policy["createPolicy"]["id"]})).ok()
     return (await api(CREATE_KEY, {"u": user["id"]})).ok()["createAccessKey"]["secret"]
 
@@ -61,8 +63,14 @@ async def test_policy_evaluation_table(api: Api, enterprise: EnterpriseHandle) -
         "case": ([[doc("Allow", "kooMessage:IAMUSER:LIST")]], True),
         "no-policy": ([[]], False),
         "other-action": ([[doc("Allow", "KooMessage:iamGroup:list")]], False),
-        "two-groups-allow": ([[doc("Allow", "KooMessage:template:*")], [doc("Allow", list_users)]], True),
-        "two-groups-deny": ([[doc("Allow", "KooMessage:*:*")], [doc("Deny", "KooMessage:iamUser:*")]], False),
+        "two-groups-allow": (
+            [[doc("Allow", "KooMessage:template:*")], [doc("Allow", list_users)]],
+            True,
+        ),
+        "two-groups-deny": (
+            [[doc("Allow", "KooMessage:*:*")], [doc("Deny", "KooMessage:iamUser:*")]],
+            False,
+        ),
     }
     for name, (groups, allowed) in cases.items():
         secret = await user_with_policies(api, name, *groups)
@@ -73,8 +81,13 @@ async def test_policy_evaluation_table(api: Api, enterprise: EnterpriseHandle) -
             response.error("FORBIDDEN")
 
 
-async def test_guide_deny_example_blocks_only_task_creation(api: Api, enterprise: EnterpriseHandle) -> None:
-    deny = {"Version": "1.1", "Statement": [{"Effect": "Deny", "Action": ["kooMessage:devSendTask:create"]}]}
+async def test_guide_deny_example_blocks_only_task_creation(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
+    deny = {
+        "Version": "1.1",
+        "Statement": [{"Effect": "Deny", "Action": ["kooMessage:devSendTask:create"]}],
+    }
     user = (await api(CREATE_USER, {"n": "bob"})).ok()["createIamUser"]
     group = (await api(CREATE_GROUP, {"n": "no-send"})).ok()["createIamGroup"]
     (await api(ADD, {"u": user["id"], "g": group["id"]})).ok()
@@ -83,19 +96,34 @@ async def test_guide_deny_example_blocks_only_task_creation(api: Api, enterprise
     (await api(ATTACH, {"g": group["id"], "p": policy["id"]})).ok()
     simulate = """query($u: ID!, $a: String!) { simulatePolicy(userId: $u, action: $a) {
         allowed effect policyName statementIndex matchedAction explanation } }"""
-    denied = (await api(simulate, {"u": user["id"], "a": "KooMessage:devSendTask:create"})).ok()["simulatePolicy"]
-    assert denied["allowed"] is False and denied["effect"] == "Deny" and denied["policyName"] == "deny-send"
-    allowed = (await api(simulate, {"u": user["id"], "a": "KooMessage:template:delete"})).ok()["simulatePolicy"]
+    denied = (await api(simulate, {"u": user["id"], "a": "KooMessage:devSendTask:create"})).ok()[
+        "simulatePolicy"
+    ]
+    assert (
+        denied["allowed"] is False
+        and denied["effect"] == "Deny"
+        and denied["policyName"] == "deny-send"
+    )
+    allowed = (await api(simulate, {"u": user["id"], "a": "KooMessage:template:delete"})).ok()[
+        "simulatePolicy"
+    ]
     assert allowed["allowed"] is True and allowed["policyName"] == "KooMessage FullAccess"
     assert "statement 0" in allowed["explanation"]
 
 
-async def test_malformed_policy_is_bad_input_and_writes_nothing(api: Api, enterprise: EnterpriseHandle, runtime) -> None:
+async def test_malformed_policy_is_bad_input_and_writes_nothing(
+    api: Api, enterprise: EnterpriseHandle, runtime
+) -> None:
     before = await count_rows(runtime, "iam_policy")
-    bad = {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": ["KooMessage-template-list"]}]}
+    bad = {
+        "Version": "1.1",
+        "Statement": [{"Effect": "Allow", "Action": ["KooMessage-template-list"]}],
+    }
     error = (await api(CREATE_POLICY, {"n": "bad", "d": bad})).error("BAD_USER_INPUT", "document")
     assert "Service:resource:operation" in error["message"]
-    (await api(CREATE_POLICY, {"n": "bad", "d": {"Version": "1.1"}})).error("BAD_USER_INPUT", "document")
+    (await api(CREATE_POLICY, {"n": "bad", "d": {"Version": "1.1"}})).error(
+        "BAD_USER_INPUT", "document"
+    )
     assert await count_rows(runtime, "iam_policy") == before
 
 
@@ -105,7 +133,9 @@ async def test_duplicate_names_conflict(api: Api, enterprise: EnterpriseHandle) 
     (await api(CREATE_USER, {"n": ""})).error("BAD_USER_INPUT", "name")
 
 
-async def test_tenants_do_not_see_each_other(api: Api, enterprise: EnterpriseHandle, make_enterprise) -> None:
+async def test_tenants_do_not_see_each_other(
+    api: Api, enterprise: EnterpriseHandle, make_enterprise
+) -> None:
     other = await make_enterprise("Globex")
     theirs = (await api(CREATE_USER, {"n": "carol"}, key=other.key)).ok()["createIamUser"]
     (await api(CREATE_KEY, {"u": theirs["id"]})).error("NOT_FOUND", "userId")
@@ -113,11 +143,17 @@ async def test_tenants_do_not_see_each_other(api: Api, enterprise: EnterpriseHan
     (await api(ADD, {"u": theirs["id"], "g": group["id"]})).error("NOT_FOUND", "userId")
     assert (await api(LIST_USERS)).ok()["iamUsers"] == []
     (await api("query($id: ID!) { node(id: $id) { id } }", {"id": theirs["id"]})).error("NOT_FOUND")
-    mine = (await api("query($id: ID!) { node(id: $id) { id ... on IamGroup { name } } }", {"id": group["id"]})).ok()
+    mine = (
+        await api(
+            "query($id: ID!) { node(id: $id) { id ... on IamGroup { name } } }", {"id": group["id"]}
+        )
+    ).ok()
     assert mine["node"] == {"id": group["id"], "name": "mine"}
 
 
-async def test_access_key_secret_is_stored_hashed(api: Api, enterprise: EnterpriseHandle, runtime) -> None:
+async def test_access_key_secret_is_stored_hashed(
+    api: Api, enterprise: EnterpriseHandle, runtime
+) -> None:
     user = (await api(CREATE_USER, {"n": "dave"})).ok()["createIamUser"]
     secret = (await api(CREATE_KEY, {"u": user["id"]})).ok()["createAccessKey"]["secret"]
     from sqlalchemy import text

@@ -21,7 +21,10 @@ class Action:
 
 _OPERATOR = [
     ("KooMessage:enterprise:create", "Create an enterprise"),
-    ("KooMessage:enterprise:verify", "Set an enterprise's real-name verification and industry class"),
+    (
+        "KooMessage:enterprise:verify",
+        "Set an enterprise's real-name verification and industry class",
+    ),
     ("KooMessage:enterprise:list", "List enterprises"),
     ("KooMessage:enterpriseKey:create", "Create an enterprise root access key"),
     ("KooMessage:templateReview:list", "List templates awaiting review across enterprises"),
@@ -82,4 +85,6 @@ def get_action(name: str) -> Action:
     try:
         return ACTIONS[name]
     except KeyError:
-        raise LookupError(f"undeclared action {name!r}: add it to koomsg/core/iam/actions.py") from None
+        raise LookupError(
+            f"undeclared action {name!r}: add it to koomsg/core/iam/actions.py"
+        ) from None

@@ -66,7 +66,9 @@ class AccessKey(SQLModel, table=True):
     id: str = Field(default_factory=lambda: new_id("key"), primary_key=True, max_length=40)
     kind: PrincipalKind = Field(sa_type=String(16))
     name: str = Field(max_length=128)
-    enterprise_id: str | None = Field(default=None, foreign_key="enterprise.id", index=True, max_length=40)
+    enterprise_id: str | None = Field(
+        default=None, foreign_key="enterprise.id", index=True, max_length=40
+    )
     user_id: str | None = Field(default=None, foreign_key="iam_user.id", index=True, max_length=40)
     secret_hash: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

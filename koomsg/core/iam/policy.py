@@ -26,7 +26,9 @@ def validate_document(document: Any, *, field: str = "document") -> dict[str, An
         raise BadInput(field, "a policy document must be a JSON object")
     unknown = set(document) - {"Version", "Statement"}
     if unknown:
-        raise BadInput(field, f"unknown key(s) in the policy document: {', '.join(sorted(unknown))}")
+        raise BadInput(
+            field, f"unknown key(s) in the policy document: {', '.join(sorted(unknown))}"
+        )
     if document.get("Version") not in SUPPORTED_VERSIONS:
         raise BadInput(field, 'Version must be "1.1"')
     statements = document.get("Statement")

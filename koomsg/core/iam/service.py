@@ -59,7 +59,9 @@ async def create_policy(
     return await _insert(session, policy, "a policy")
 
 
-async def _own(session: AsyncSession, model: Any, ident: str, principal: Principal, field: str) -> Any:
+async def _own(
+    session: AsyncSession, model: Any, ident: str, principal: Principal, field: str
+) -> Any:
     row = await session.get(model, ident)
     # Another tenant's object is indistinguishable from a missing one.
     if row is None or row.enterprise_id != principal.require_enterprise():
@@ -106,7 +108,11 @@ async def create_access_key(
 ) -> tuple[AccessKey, str]:
     user = await get_user(session, principal=principal, user_id=user_id)
     return await keys.issue_key(
-        session, kind=PrincipalKind.IAM_USER, name=user.name, enterprise_id=user.enterprise_id, user_id=user.id
+        session,
+        kind=PrincipalKind.IAM_USER,
+        name=user.name,
+        enterprise_id=user.enterprise_id,
+        user_id=user.id,
     )
 
 
@@ -122,7 +128,9 @@ async def list_groups(session: AsyncSession, *, principal: Principal) -> list[Ia
 
 async def list_policies(session: AsyncSession, *, principal: Principal) -> list[Policy]:
     stmt = select(Policy).where(Policy.enterprise_id == principal.require_enterprise())
-    return list((await session.exec(stmt.order_by(col(Policy.system).desc(), col(Policy.id)))).all())
+    return list(
+        (await session.exec(stmt.order_by(col(Policy.system).desc(), col(Policy.id)))).all()
+    )
 
 
 async def users_of_groups(session: AsyncSession, group_ids: list[str]) -> dict[str, list[IamUser]]:
@@ -151,7 +159,9 @@ async def groups_of_users(session: AsyncSession, user_ids: list[str]) -> dict[st
     return found
 
 
-async def policies_of_groups(session: AsyncSession, group_ids: list[str]) -> dict[str, list[Policy]]:
+async def policies_of_groups(
+    session: AsyncSession, group_ids: list[str]
+) -> dict[str, list[Policy]]:
     stmt = (
         select(GroupPolicy.group_id, Policy)
         .join(Policy, col(Policy.id) == GroupPolicy.policy_id)
@@ -165,13 +175,13 @@ async def policies_of_groups(session: AsyncSession, group_ids: list[str]) -> dic
 
 
 async def _user_policies(session: AsyncSession, user_id: str) -> list[Policy]:
-    stmt = (
-        select(Policy)
-        .join(GroupPolicy, col(GroupPolicy.policy_id) == Policy.id)
+    # A subquery, not DISTINCT: PostgreSQL cannot compare json documents.
+    attached = (
+        select(GroupPolicy.policy_id)
         .join(GroupMember, col(GroupMember.group_id) == GroupPolicy.group_id)
         .where(GroupMember.user_id == user_id)
-        .distinct()
     )
+    stmt = select(Policy).where(col(Policy.id).in_(attached)).order_by(col(Policy.id))
     return list((await session.exec(stmt)).all())
 
 

@@ -79,7 +79,9 @@ async def enable_service(
     session: AsyncSession, *, principal: Principal, accept_terms: bool
 ) -> Enterprise:
     if not accept_terms:
-        raise BadInput("acceptTerms", "the service usage statement must be accepted to enable KooMessage")
+        raise BadInput(
+            "acceptTerms", "the service usage statement must be accepted to enable KooMessage"
+        )
     enterprise = await get_enterprise(session, enterprise_id=principal.require_enterprise())
     if not enterprise.real_name_verified:
         raise PreconditionFailed(

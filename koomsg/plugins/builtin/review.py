@@ -11,7 +11,11 @@ from koomsg.plugins.types import EnterpriseInfo, ReviewDecision, ReviewOutcome, 
 
 
 @hookimpl
-def koomsg_review_template(template: TemplateForReview, enterprise: EnterpriseInfo) -> ReviewDecision:
+def koomsg_review_template(
+    template: TemplateForReview, enterprise: EnterpriseInfo
+) -> ReviewDecision:
     if enterprise.industry_class == "SENSITIVE":
-        return ReviewDecision(ReviewOutcome.HOLD, "sensitive industry: an operator reviews every template")
+        return ReviewDecision(
+            ReviewOutcome.HOLD, "sensitive industry: an operator reviews every template"
+        )
     return ReviewDecision(ReviewOutcome.APPROVE, None)

@@ -17,19 +17,27 @@ class IamQuery:
     @strawberry.field
     async def iam_groups(self, info: Info) -> list[IamGroup]:
         async with info.context.read("KooMessage:iamGroup:list") as (session, principal):
-            return [IamGroup.from_row(g) for g in await iam.list_groups(session, principal=principal)]
+            return [
+                IamGroup.from_row(g) for g in await iam.list_groups(session, principal=principal)
+            ]
 
     @strawberry.field(description="System and custom policies of the enterprise.")
     async def policies(self, info: Info) -> list[Policy]:
         async with info.context.read("KooMessage:policy:list") as (session, principal):
-            return [Policy.from_row(p) for p in await iam.list_policies(session, principal=principal)]
+            return [
+                Policy.from_row(p) for p in await iam.list_policies(session, principal=principal)
+            ]
 
     @strawberry.field(
         description="The policy simulator: would this IAM user be allowed `action`, and by which statement?"
     )
-    async def simulate_policy(self, info: Info, user_id: strawberry.ID, action: str) -> PolicyDecision:
+    async def simulate_policy(
+        self, info: Info, user_id: strawberry.ID, action: str
+    ) -> PolicyDecision:
         async with info.context.read("KooMessage:policy:simulate") as (session, principal):
-            decision = await iam.simulate(session, principal=principal, user_id=user_id, action=action)
+            decision = await iam.simulate(
+                session, principal=principal, user_id=user_id, action=action
+            )
             return PolicyDecision(
                 action=action,
                 allowed=decision.allowed,

@@ -33,7 +33,9 @@ class IamUser(Node):
     name: str
     created_at: datetime
 
-    @strawberry.field(description="Groups the user belongs to; their policies grant its permissions.")
+    @strawberry.field(
+        description="Groups the user belongs to; their policies grant its permissions."
+    )
     async def groups(self, info: Info) -> list[IamGroup]:
         return await loader(info, "iam.groups_of_user", _groups_of).load(self.id)  # type: ignore[no-any-return]
 
@@ -69,7 +71,12 @@ class Policy(Node):
 
     @classmethod
     def from_row(cls, row: models.Policy) -> Policy:
-        return cls(id=strawberry.ID(row.id), name=row.name, system=row.system, document=row.document)
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            system=row.system,
+            document=row.document,  # type: ignore[arg-type]
+        )
 
 
 @strawberry.type(description="A bearer credential. Send `Authorization: Bearer <secret>`.")
@@ -86,5 +93,7 @@ class PolicyDecision:
     effect: str = strawberry.field(description='"Allow", "Deny" (explicit) or "ImplicitDeny".')
     policy_name: str | None
     statement_index: int | None
-    matched_action: str | None = strawberry.field(description="The pattern in the statement that matched.")
+    matched_action: str | None = strawberry.field(
+        description="The pattern in the statement that matched."
+    )
     explanation: str

@@ -30,7 +30,9 @@ class TenancyMutation:
             )
             return Enterprise.from_row(row)
 
-    @strawberry.mutation(description="Operators: record real-name verification and the industry class.")
+    @strawberry.mutation(
+        description="Operators: record real-name verification and the industry class."
+    )
     async def set_enterprise_verification(
         self,
         info: Info,
@@ -50,11 +52,16 @@ class TenancyMutation:
     @strawberry.mutation(
         description="Operators: create an enterprise's root access key. The secret is shown only now."
     )
-    async def create_enterprise_root_key(self, info: Info, enterprise_id: strawberry.ID) -> AccessKey:
+    async def create_enterprise_root_key(
+        self, info: Info, enterprise_id: strawberry.ID
+    ) -> AccessKey:
         async with info.context.write("KooMessage:enterpriseKey:create") as (session, _):
             enterprise = await tenancy.get_enterprise(session, enterprise_id=enterprise_id)
             key, secret = await keys.issue_key(
-                session, kind=PrincipalKind.ENTERPRISE_ROOT, name=enterprise.name, enterprise_id=enterprise.id
+                session,
+                kind=PrincipalKind.ENTERPRISE_ROOT,
+                name=enterprise.name,
+                enterprise_id=enterprise.id,
             )
             return AccessKey(id=strawberry.ID(key.id), secret=secret, created_at=key.created_at)
 
@@ -64,5 +71,7 @@ class TenancyMutation:
     )
     async def enable_service(self, info: Info, accept_terms: bool) -> Enterprise:
         async with info.context.write("KooMessage:service:enable") as (session, principal):
-            row = await tenancy.enable_service(session, principal=principal, accept_terms=accept_terms)
+            row = await tenancy.enable_service(
+                session, principal=principal, accept_terms=accept_terms
+            )
             return Enterprise.from_row(row)

@@ -9,11 +9,13 @@ from koomsg.core.tenancy.models import Enterprise as EnterpriseRow
 from koomsg.core.tenancy.models import IndustryClass as CoreIndustryClass
 from koomsg.schema.common import Node
 
-IndustryClass = strawberry.enum(
-    CoreIndustryClass,
-    description="SENSITIVE enterprises have every template reviewed by an operator.",
+# strawberry.enum registers the core enums themselves, so both layers share one type.
+IndustryClass = CoreIndustryClass
+PrincipalKind = CorePrincipalKind
+strawberry.enum(
+    IndustryClass, description="SENSITIVE enterprises have every template reviewed by an operator."
 )
-PrincipalKind = strawberry.enum(CorePrincipalKind, description="What kind of key made the request.")
+strawberry.enum(PrincipalKind, description="What kind of key made the request.")
 
 
 @strawberry.type(description="A customer of the platform; every resource belongs to one.")

@@ -33,21 +33,34 @@ def test_allow_deny_and_implicit_deny() -> None:
     action = "KooMessage:devSendTask:create"
     assert evaluate([("full", FULL_ACCESS_DOCUMENT)], action).allowed
     decision = evaluate(
-        [("full", FULL_ACCESS_DOCUMENT), ("no-send", doc(("Deny", ["kooMessage:devSendTask:create"])))], action
+        [
+            ("full", FULL_ACCESS_DOCUMENT),
+            ("no-send", doc(("Deny", ["kooMessage:devSendTask:create"]))),
+        ],
+        action,
     )
     assert not decision.allowed and decision.effect == "Deny" and decision.policy_name == "no-send"
     # Order does not matter: an explicit Deny wins wherever it stands.
     decision = evaluate(
-        [("no-send", doc(("Deny", ["kooMessage:devSendTask:create"]))), ("full", FULL_ACCESS_DOCUMENT)], action
+        [
+            ("no-send", doc(("Deny", ["kooMessage:devSendTask:create"]))),
+            ("full", FULL_ACCESS_DOCUMENT),
+        ],
+        action,
     )
     assert decision.effect == "Deny"
     assert evaluate([], action).effect == "ImplicitDeny"
-    assert evaluate([("deny-only", doc(("Deny", ["KooMessage:template:*"])))], action).effect == "ImplicitDeny"
+    assert (
+        evaluate([("deny-only", doc(("Deny", ["KooMessage:template:*"])))], action).effect
+        == "ImplicitDeny"
+    )
 
 
 def test_explanation_names_the_statement() -> None:
-    decision = evaluate([("p", doc(("Allow", ["KooMessage:template:list"]), ("Allow", ["KooMessage:*:*"])))],
-                        "KooMessage:senderDomain:list")
+    decision = evaluate(
+        [("p", doc(("Allow", ["KooMessage:template:list"]), ("Allow", ["KooMessage:*:*"])))],
+        "KooMessage:senderDomain:list",
+    )
     assert decision.statement_index == 1
     assert "statement 1 of policy 'p'" in decision.explanation
 
@@ -59,12 +72,27 @@ def test_explanation_names_the_statement() -> None:
         ({"Version": "1.1"}, "Statement"),
         ({"Version": "2", "Statement": []}, "Version"),
         ({"Version": "1.1", "Statement": []}, "Statement"),
-        ({"Version": "1.1", "Statement": [{"Effect": "Maybe", "Action": ["KooMessage:*:*"]}]}, "Effect"),
-        ({"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": "KooMessage:*:*"}]}, "list of strings"),
+        (
+            {"Version": "1.1", "Statement": [{"Effect": "Maybe", "Action": ["KooMessage:*:*"]}]},
+            "Effect",
+        ),
+        (
+            {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": "KooMessage:*:*"}]},
+            "list of strings",
+        ),
         ({"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": [1]}]}, "list of strings"),
-        ({"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": ["KooMessage:*"]}]}, "Service:resource:operation"),
-        ({"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": ["Koo Message:a:b"]}]}, "Service:resource:operation"),
-        ({"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": ["a:b:c"], "Bogus": 1}]}, "Bogus"),
+        (
+            {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": ["KooMessage:*"]}]},
+            "Service:resource:operation",
+        ),
+        (
+            {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": ["Koo Message:a:b"]}]},
+            "Service:resource:operation",
+        ),
+        (
+            {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": ["a:b:c"], "Bogus": 1}]},
+            "Bogus",
+        ),
     ],
 )
 def test_malformed_documents_say_what_is_wrong(document: object, words: str) -> None:
