@@ -15,3 +15,11 @@ def test_readme_opens_with_the_two_commands() -> None:
 def test_every_action_is_in_the_readme_table() -> None:
     for name in ACTIONS:
         assert f"`{name}`" in README, f"{name} missing from the README's action table"
+
+
+def test_every_setting_is_documented() -> None:
+    import re
+
+    source = (Path(__file__).resolve().parents[1] / "koomsg" / "config.py").read_text()
+    for variable in sorted(set(re.findall(r'"(KOOMSG_[A-Z_]+)"', source))):
+        assert f"`{variable}`" in README, f"{variable} missing from the README's configuration table"
