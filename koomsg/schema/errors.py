@@ -9,6 +9,7 @@ matches the server log, so no traceback or internal detail ever leaves.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,15 +28,15 @@ def map_error(error: GraphQLError, request_id: str) -> GraphQLError:
         if original.field:
             extensions["field"] = original.field
         return GraphQLError(original.message, path=error.path, extensions=extensions)
-    if original is None:
+    if original is None or isinstance(original, GraphQLError):
         # Parse, validation and variable coercion errors: the request itself is wrong.
-        extensions = {"code": "BAD_USER_INPUT", **(error.extensions or {})}
-        extensions["code"] = "BAD_USER_INPUT"
+        extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+        field = _field_of(error.message)
+        if field:
+            extensions["field"] = field
         return GraphQLError(
             error.message, nodes=error.nodes, path=error.path, extensions=extensions
         )
-    if isinstance(original, GraphQLError):
-        return map_error(original, request_id)
     log.error(
         "unexpected error (request id %s) at %s",
         request_id,
@@ -47,6 +48,23 @@ def map_error(error: GraphQLError, request_id: str) -> GraphQLError:
         path=error.path,
         extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
     )
+
+
+_AT_PATH = re.compile(r"at '([A-Za-z0-9_.\[\]]+)'")
+_MISSING = re.compile(
+    r"(?:Field '([A-Za-z0-9_]+)' of required type|required field '([A-Za-z0-9_]+)')"
+)
+_ARGUMENT = re.compile(r"[Aa]rgument '([A-Za-z0-9_]+)'")
+
+
+def _field_of(message: str) -> str | None:
+    """The input field a validation message is about, as its last path segment."""
+    for pattern in (_AT_PATH, _MISSING, _ARGUMENT):
+        found = pattern.search(message)
+        if found:
+            name = next(group for group in found.groups() if group)
+            return re.sub(r"\[\d+\]", "", name).rsplit(".", 1)[-1]
+    return None
 
 
 class ErrorMapper(SchemaExtension):

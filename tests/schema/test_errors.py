@@ -85,3 +85,13 @@ async def test_unexpected_errors_are_masked_with_a_request_id(
     request_id = error["extensions"]["requestId"]
     assert request_id in error["message"]
     assert any(request_id in record.getMessage() for record in caplog.records)
+
+
+async def test_coercion_errors_name_the_field(api: Api) -> None:
+    create = "mutation($input: CreateEnterpriseInput!) { createEnterprise(input: $input) { id } }"
+    bad_enum = {"input": {"name": "X", "realNameVerified": True, "industryClass": "MAYBE"}}
+    (await api(create, bad_enum, key=api.keys["operator"])).error("BAD_USER_INPUT")
+    missing = {"input": {"name": "X", "industryClass": "SENSITIVE"}}
+    (await api(create, missing, key=api.keys["operator"])).error(
+        "BAD_USER_INPUT", "realNameVerified"
+    )
