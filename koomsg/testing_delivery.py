@@ -73,13 +73,6 @@ def _collector(batches: list[tuple[str, list[str]]]) -> Any:
     return enqueue
 
 
-def _collector(batches: list[tuple[str, list[str]]]) -> Any:
-    def enqueue(token: str, ids: list[str]) -> None:
-        batches.append((token, ids))
-
-    return enqueue
-
-
 async def drain(runtime: Runtime, *, now: datetime | None = None, rounds: int = 5) -> list[Any]:
     """Dispatch what is due and deliver every batch in-process; returns the batch reports."""
     reports = []
