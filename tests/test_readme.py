@@ -22,4 +22,6 @@ def test_every_setting_is_documented() -> None:
 
     source = (Path(__file__).resolve().parents[1] / "koomsg" / "config.py").read_text()
     for variable in sorted(set(re.findall(r'"(KOOMSG_[A-Z_]+)"', source))):
-        assert f"`{variable}`" in README, f"{variable} missing from the README's configuration table"
+        assert f"`{variable}`" in README, (
+            f"{variable} missing from the README's configuration table"
+        )
