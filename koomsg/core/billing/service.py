@@ -112,7 +112,13 @@ async def _lock_enterprise(session: AsyncSession, enterprise_id: str) -> int | N
         col(Enterprise.id) == enterprise_id
     )
     if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        lock = lock.with_for_update()
+        # NO KEY UPDATE, not UPDATE: the caller may already hold a KEY SHARE lock on this
+        # row (any insert referencing the enterprise takes one, e.g. reserve()'s
+        # Reservation row). FOR UPDATE conflicts with KEY SHARE, so two concurrent
+        # batches each waited for the other's key share: "deadlock detected" on every
+        # busy worker (seen in tests/e2e/test_crash.py). NO KEY UPDATE still serialises
+        # reserve/settle with each other but ignores key shares.
+        lock = lock.with_for_update(key_share=True)  # renders FOR NO KEY UPDATE
     return (await session.execute(lock)).scalar_one()  # type: ignore[no-any-return]
 
 

@@ -162,6 +162,7 @@ async def deliver_batch(runtime: Runtime, *, token: str, message_ids: Sequence[s
     outcomes.extend(
         Outcome(m, MessageStatus.REJECTED, refusal) for m in sendable if m.id not in allowed
     )
+    to_send = await _renew_lease(runtime, token, to_send)
     outcomes.extend(await _send_all(runtime, content, to_send))
     await _record(runtime, token, outcomes, info, reservation)
     report.outcomes = {o.message.id: o.status for o in outcomes}
@@ -201,6 +202,39 @@ async def _claim(
         .all()
     )  # type: ignore[attr-defined]
     return sorted(rows, key=lambda m: m.id)
+
+
+async def _renew_lease(runtime: Runtime, token: str, messages: list[Message]) -> list[Message]:
+    """The rows of ``messages`` this batch still holds, their lease renewed for the sending.
+
+    Content, suppression and billing come between claim and send and can outlast the
+    lease (e.g. waiting for the per-enterprise billing lock). The sweeper then hands
+    those rows to another batch, and sending them here too would deliver them twice
+    (seen in tests/e2e/test_crash.py). Rows lost this way are left to their new owner.
+    """
+    if not messages:
+        return messages
+    now = utcnow()
+    async with runtime.db.transaction() as session:
+        held = set(
+            (
+                await session.execute(
+                    update(MESSAGE)
+                    .where(
+                        MESSAGE.c.id.in_([m.id for m in messages]),
+                        MESSAGE.c.status == MessageStatus.SENDING,
+                        MESSAGE.c.lease_token == token,
+                    )
+                    .values(lease_until=now + timedelta(seconds=runtime.settings.lease_seconds))
+                    .returning(MESSAGE.c.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    if len(held) < len(messages):
+        log.warning("batch %s lost %d rows to an expired lease", token, len(messages) - len(held))
+    return [m for m in messages if m.id in held]
 
 
 async def _content(runtime: Runtime, session: AsyncSession, message: Message) -> Content:

@@ -1,0 +1,55 @@
+"""A batch that lost its lease before sending leaves the rows to their new owner.
+
+Found by tests/e2e/test_crash.py: a batch waiting for the billing lock outlived
+its lease, the sweeper gave its rows to another batch, and both sent them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from koomsg.core.delivery import pipeline
+from koomsg.core.delivery.models import MessageStatus
+from koomsg.runtime import Runtime
+from koomsg.testing import Api, EnterpriseHandle, sendable_setup
+from koomsg.testing_delivery import drain, later, make_task, statuses
+
+
+async def test_a_batch_whose_lease_ran_out_before_sending_sends_nothing(
+    api: Api, enterprise: EnterpriseHandle, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup = await sendable_setup(api, runtime)
+    task = await make_task(runtime, setup, enterprise.id, ["a@example.net", "b@example.net"])
+    batches: list[tuple[str, list[str]]] = []
+    await pipeline.dispatch_due(runtime, enqueue=lambda token, ids: batches.append((token, ids)))
+    [(token, ids)] = batches
+
+    sent: list[str] = []
+    transport = runtime.transport
+    send = transport.send
+
+    async def counting_send(envelope: Any) -> Any:
+        sent.append(envelope.message_id)
+        return await send(envelope)
+
+    monkeypatch.setattr(transport, "send", counting_send)
+    after_lease = later(runtime.settings.lease_seconds + 1)
+    reserve = pipeline._reserve
+
+    async def slow_reserve(*args: Any, **kwargs: Any) -> Any:
+        # While the batch waits here its lease runs out and the sweeper takes the rows back.
+        assert (await pipeline.sweep(runtime, now=after_lease))["released"] == 2
+        return await reserve(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_reserve", slow_reserve)
+    report = await pipeline.deliver_batch(runtime, token=token, message_ids=ids)
+    assert report.claimed == 2 and report.outcomes == {}
+    assert sent == []
+
+    monkeypatch.setattr(pipeline, "_reserve", reserve)
+    await drain(runtime, now=after_lease)
+    rows = await statuses(runtime, task.id)
+    assert {row.status for row in rows.values()} == {MessageStatus.DELIVERED}
+    assert sorted(sent) == sorted(ids)
