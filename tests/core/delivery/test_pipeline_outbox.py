@@ -241,3 +241,51 @@ async def test_tracking_links_and_one_click_unsubscribe(
         "reader@example.net"
     ].status == MessageStatus.REJECTED
     assert len(outbox(runtime)) == 1
+
+
+async def test_observers_get_status_and_tracking_events_off_the_send_path(
+    runtime: Runtime, setup: SendableSetup, enterprise: EnterpriseHandle, http: httpx.AsyncClient
+) -> None:
+    import asyncio
+
+    from koomsg.plugins import hookimpl
+    from koomsg.plugins.types import MessageEvent
+
+    seen: list[MessageEvent] = []
+
+    class Observer:
+        @hookimpl
+        async def koomsg_message_event(self, event: MessageEvent) -> None:
+            seen.append(event)
+
+    class Broken:
+        @hookimpl
+        def koomsg_message_event(self, event: MessageEvent) -> None:
+            raise RuntimeError("an observer that fails must not affect delivery")
+
+    observer, broken = Observer(), Broken()
+    runtime.plugins.register(observer)
+    runtime.plugins.register(broken)
+    try:
+        task = await make_task(runtime, setup, enterprise.id, ["a@example.net", "b@example.net"])
+        await drain(runtime)
+        rows = await statuses(runtime, task.id)
+        assert {r.status for r in rows.values()} == {MessageStatus.DELIVERED}
+        data = outbox(runtime)[rows["a@example.net"].id]
+        pixel = re.search(
+            rb'src="http[^"]+(/t/o/[^"]+)"', data.replace(b"=\r\n", b"").replace(b"=3D", b"=")
+        )
+        assert pixel is not None
+        assert (await http.get(pixel.group(1).decode())).status_code == 200
+        for _ in range(50):
+            if len(seen) >= 3:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        runtime.plugins.unregister(observer)
+        runtime.plugins.unregister(broken)
+    kinds = sorted((e.kind, e.status, e.message_id) for e in seen)
+    assert ("status", "DELIVERED", rows["a@example.net"].id) in kinds
+    assert ("status", "DELIVERED", rows["b@example.net"].id) in kinds
+    assert any(e.kind == "open" and e.message_id == rows["a@example.net"].id for e in seen)
+    assert all(e.task_id == task.id and e.enterprise_id == enterprise.id for e in seen)
