@@ -58,7 +58,11 @@ class Settings:
     # message, how long a worker may hold a claimed row, how long an enqueued
     # batch may go unclaimed before it is enqueued again, and the retry
     # schedule (exponential from min to max, giving up after max age).
-    batch_size: int = 200
+    batch_size: int = 500
+    # Helper processes that render, fill and DKIM-sign big batches: RSA signing holds the
+    # GIL, so one process cannot sign on a second core. Default 1 with the embedded broker
+    # (one `koomsg serve` does everything), 0 with a real broker (scale with workers).
+    build_processes: int = 0
     lease_seconds: float = 300.0
     redispatch_seconds: float = 120.0
     dispatch_interval_seconds: float = 0.5
@@ -234,7 +238,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dmarc_target=_dns_name(env, "KOOMSG_DMARC_TARGET"),
         tracking_target=_dns_name(env, "KOOMSG_TRACKING_TARGET"),
         mx_host=_dns_name(env, "KOOMSG_MX_HOST"),
-        batch_size=_positive_int(env, "KOOMSG_BATCH_SIZE", 200),
+        batch_size=_positive_int(env, "KOOMSG_BATCH_SIZE", 500),
+        build_processes=_non_negative_int(env, "KOOMSG_BUILD_PROCESSES", 0 if broker_url else 1),
         lease_seconds=_positive_float(env, "KOOMSG_LEASE_SECONDS", 300.0),
         redispatch_seconds=_positive_float(env, "KOOMSG_REDISPATCH_SECONDS", 120.0),
         dispatch_interval_seconds=_positive_float(env, "KOOMSG_DISPATCH_INTERVAL", 0.5),

@@ -122,6 +122,21 @@ async def _lock_enterprise(session: AsyncSession, enterprise_id: str) -> int | N
     return (await session.execute(lock)).scalar_one()  # type: ignore[no-any-return]
 
 
+async def _needs_allocation_lock(session: AsyncSession, enterprise_id: str, now: datetime) -> bool:
+    """Whether reserving must allocate package quota or respect a cap (both need the lock)."""
+    cap = (
+        await session.execute(
+            select(col(Enterprise.monthly_pay_per_use_cap)).where(
+                col(Enterprise.id) == enterprise_id
+            )
+        )
+    ).scalar_one_or_none()
+    if cap is not None:
+        return True
+    packages = await live_packages(session, enterprise_id=enterprise_id, now=now)
+    return any(p.email_quota - p.emails_used - p.emails_reserved > 0 for p in packages)
+
+
 async def _already_charged(session: AsyncSession, message_ids: Sequence[str]) -> set[str]:
     query = select(LEDGER.c.message_id).where(LEDGER.c.message_id.in_(list(message_ids)))
     return set((await session.execute(query)).scalars().all())
@@ -137,6 +152,16 @@ async def reserve(
     now: datetime | None = None,
 ) -> Allocation:
     now = now or utcnow()
+    postgres = session.bind.dialect.name == "postgresql"  # type: ignore[union-attr]
+    # The per-enterprise lock only protects allocating package quota and the cap. An
+    # enterprise with neither (plain pay-per-use, the default) needs no lock at all, and
+    # taking one would serialise every batch of a big task behind it.
+    contended = await _needs_allocation_lock(session, enterprise_id, now)
+    # On PostgreSQL the enterprise row is locked before the INSERT: the reservation's
+    # foreign key takes a KEY SHARE lock on it, and two batches each holding one would
+    # deadlock waiting for the other's FOR UPDATE. On SQLite the INSERT comes first so the
+    # transaction takes the write lock before it reads anything.
+    cap = await _lock_enterprise(session, enterprise_id) if postgres and contended else None
     reservation = Reservation(
         enterprise_id=enterprise_id,
         unit_price_cents=unit_price_cents,
@@ -145,13 +170,17 @@ async def reserve(
     )
     session.add(reservation)
     await session.flush()
-    cap = await _lock_enterprise(session, enterprise_id)
+    if contended and not postgres:
+        cap = await _lock_enterprise(session, enterprise_id)
     prepaid = await _already_charged(session, message_ids)
     items = [
         {"message_id": m, "package_id": None, "prepaid": True} for m in message_ids if m in prepaid
     ]
     waiting = [m for m in message_ids if m not in prepaid]
-    for package in await live_packages(session, enterprise_id=enterprise_id, now=now):
+    packages = (
+        await live_packages(session, enterprise_id=enterprise_id, now=now) if contended else []
+    )
+    for package in packages:
         take = min(
             len(waiting), package.email_quota - package.emails_used - package.emails_reserved
         )
@@ -205,7 +234,6 @@ async def settle(
         exists = await session.get(Reservation, reservation_id)
         return None if exists is None else True
     enterprise_id, unit_price, currency = claimed
-    await _lock_enterprise(session, enterprise_id)
     items = (
         await session.execute(select(ITEM).where(ITEM.c.reservation_id == reservation_id))
     ).all()
@@ -226,7 +254,9 @@ async def settle(
     used = Counter(
         item.package_id for item in items if item.package_id and item.message_id in charged
     )
-    for package_id, count in held.items():
+    # Relative updates need no enterprise lock; a fixed order keeps two settles of the same
+    # packages from deadlocking on each other's row locks.
+    for package_id, count in sorted(held.items()):
         await session.execute(
             update(PACKAGE)
             .where(PACKAGE.c.id == package_id)
