@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+from dramatiq.middleware.asyncio import get_event_loop_thread
 
 from koomsg.broker import install_broker, make_broker
 from koomsg.config import Settings
@@ -88,11 +89,17 @@ class ProcessServices:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self._worker is not None:
-            await asyncio.to_thread(self._worker.stop)
-            self._worker = None
         from koomsg.worker import reset_worker_runtime
 
+        if self._worker is not None:
+            # The worker runtime's connections belong to dramatiq's event loop: close
+            # them there, before that loop stops, or they complain of a closed loop.
+            loop_thread = get_event_loop_thread()
+            if loop_thread is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(loop_thread.run_coroutine, reset_worker_runtime())
+            await asyncio.to_thread(self._worker.stop)
+            self._worker = None
         with contextlib.suppress(Exception):
             await reset_worker_runtime()
         if not self.embedded_worker or self.settings.is_embedded_broker:
