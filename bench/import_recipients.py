@@ -4,8 +4,10 @@ Run: ``.venv/bin/python bench/import_recipients.py [--postgres URL] [--rows N ..
 Generates .xlsx files of 10 000, 100 000 and 1 048 576 rows (a sheet's
 maximum; five parameter columns bring that one close to 40 MB) with
 xlsxwriter's constant_memory mode, cached under bench/out/. Each import runs
-in a fresh process so peaks are its own; prints rows/s and the peak resident
-memory of the importing process and of the sandbox child. Asserts nothing.
+in a fresh process so peaks are its own; prints rows/s, the peak resident
+memory of the importing process and of the sandbox child, and the CPU seconds
+each used (parent+child: on a shared machine, the figure that does not depend
+on what else runs). PostgreSQL's own processes are not counted. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ async def import_once(path: Path, database_url: str) -> dict[str, float]:
     runtime = BenchRuntime()
     runtime.db = db  # type: ignore[attr-defined]
     started = time.perf_counter()
+    cpu_before = _cpu(resource.RUSAGE_SELF)
     report = await run_import(runtime, task_id=task.id)
     elapsed = time.perf_counter() - started
     await db.dispose()
@@ -89,7 +92,13 @@ async def import_once(path: Path, database_url: str) -> dict[str, float]:
         "status": report.status, "seconds": elapsed,
         "parent_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "parent_cpu": _cpu(resource.RUSAGE_SELF) - cpu_before, "child_cpu": _cpu(resource.RUSAGE_CHILDREN),
     }  # fmt: skip
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_in_fresh_process(path: Path, database_url: str) -> dict[str, float]:
@@ -113,8 +122,8 @@ def main() -> None:
         print(json.dumps(asyncio.run(import_once(Path(args.one), args.url))))
         return
     targets = [("sqlite", None)] + ([("postgresql", args.postgres)] if args.postgres else [])
-    columns = ("rows", "file MB", "db", "seconds", "rows/s", "parent MB", "child MB")
-    widths = (9, 8, 10, 8, 9, 10, 9)
+    columns = ("rows", "file MB", "db", "seconds", "rows/s", "parent MB", "child MB", "CPU s")
+    widths = (9, 8, 10, 8, 9, 10, 9, 12)
     print(" ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)), " status")
     for rows in args.rows:
         started = time.perf_counter()
@@ -129,10 +138,12 @@ def main() -> None:
                     Path(f"{db_path}{suffix}").unlink(missing_ok=True)
                 url = f"sqlite+aiosqlite:///{db_path}"
             result = run_in_fresh_process(path, url)
+            cpu = f"{result['parent_cpu']:.1f}+{result['child_cpu']:.1f}"
             print(
                 f"{rows:>9} {path.stat().st_size / 1e6:>8.1f} {kind:>10} {result['seconds']:>8.1f} "
                 f"{result['rows'] / result['seconds']:>9.0f} {result['parent_peak_mb']:>10.0f} "
-                f"{result['child_peak_mb']:>9.0f}  {result['status']} ({result['written']} written)"
+                f"{result['child_peak_mb']:>9.0f} {cpu:>12}  {result['status']} "
+                f"({result['written']} written)"
             )
 
 

@@ -14,6 +14,8 @@ import time
 from datetime import datetime
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# The last two characters (10 bits) of every value, in order: see new_ids.
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
 _lock = threading.Lock()
 _last_ms = 0
 _last_random = 0
@@ -39,6 +41,39 @@ def new_id(prefix: str) -> str:
         _last_ms = now_ms
         value = (now_ms << 80) | (_last_random & ((1 << 80) - 1))
     return f"{prefix}_{_encode(value)}"
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` ids as ``count`` calls of ``new_id`` would give them, in one step.
+
+    They share one millisecond and take consecutive random parts, so they stay
+    strictly increasing with every id made before or after, from either function.
+    """
+    global _last_ms, _last_random
+    if count <= 0:
+        return []
+    with _lock:
+        now_ms = time.time_ns() // 1_000_000
+        if now_ms <= _last_ms:
+            now_ms = _last_ms
+            first = _last_random + 1
+        else:
+            first = secrets.randbits(79)
+        _last_ms = now_ms
+        _last_random = first + count - 1
+    # Consecutive values share all but their last two characters within each run
+    # of 1024: encode that stem once per run and append the precomputed endings,
+    # ~10x cheaper than new_id's per-character loop (which costs more than a row's insert).
+    ids: list[str] = []
+    value = (now_ms << 80) | first
+    end = value + count
+    while value < end:
+        low = value & 1023
+        stop = min(1024, low + end - value)
+        stem = f"{prefix}_{_encode(value)[:24]}"
+        ids += [stem + pair for pair in _PAIRS[low:stop]]
+        value += stop - low
+    return ids
 
 
 def prefix_of(identifier: str) -> str:

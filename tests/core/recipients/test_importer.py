@@ -154,6 +154,7 @@ async def test_parser_crash_fails_the_task_and_the_worker_lives_on(
     path = make_xlsx(tmp_path / "r.xlsx", rows)
     task_id = await new_task(runtime, enterprise, path)
     monkeypatch.setenv(importer.CRASH_ENV, "4500")  # after a first chunk was written
+    monkeypatch.setattr(importer, "COMMIT_ROWS", 2000)  # and with a second one in flight
 
     report = await importer.run_import(runtime, task_id=task_id)
 
