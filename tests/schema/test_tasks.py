@@ -370,8 +370,13 @@ async def test_scheduled_task_starts_after_a_restart(
         )
     ).ok()["createSendingTask"]
     assert task["status"] == "SCHEDULED" and task["counts"]["toSend"] == 1
-    assert all(r.dispatch_after is None for r in await messages_of(runtime, task["id"]))
     assert await start_due_tasks(runtime.db) == 0  # not due yet
+    # Its messages are not dispatched while the task waits for its time.
+    from koomsg.core.delivery.pipeline import dispatch_due
+
+    enqueued: list[list[str]] = []
+    await dispatch_due(runtime, enqueue=lambda token, ids: enqueued.append(ids))
+    assert enqueued == []
     await asyncio.sleep(2.1)
     from koomsg.task_jobs import start_scheduled_tasks
 
@@ -382,7 +387,8 @@ async def test_scheduled_task_starts_after_a_restart(
         await restarted.close()
     listed = (await api(LIST, {"filter": {"status": "SENDING"}})).ok()["sendingTasks"]
     assert [e["node"]["id"] for e in listed["edges"]] == [task["id"]]
-    assert all(r.dispatch_after is not None for r in await messages_of(runtime, task["id"]))
+    await dispatch_due(runtime, enqueue=lambda token, ids: enqueued.append(ids))
+    assert [len(ids) for ids in enqueued] == [1], "dispatched once the task is SENDING"
     # A second scheduler (another process) finds nothing left to claim.
     assert await start_due_tasks(runtime.db) == 0
 

@@ -1,8 +1,9 @@
 """Messages: one row per recipient, the source of truth for delivery.
 
 A row exists (TO_SEND) before anything is enqueued. ``dispatch_after`` says
-when the dispatcher should (re)enqueue it; a worker claims it (SENDING with
-``lease_until`` and a ``lease_token``) and records the outcome. A row whose
+when the dispatcher should (re)enqueue it, once its task is SENDING; a worker
+claims it (SENDING with ``lease_until`` and a ``lease_token``) and records the
+outcome. A row whose
 lease ran out goes back to TO_SEND, so a killed worker or a lost broker
 message loses nothing.
 """
@@ -41,8 +42,9 @@ class SendMethod(enum.StrEnum):
 class Message(SQLModel, table=True):
     __tablename__ = "message"
     __table_args__ = (
-        Index("ix_message_task_status", "task_id", "status"),
-        Index("ix_message_dispatch", "status", "dispatch_after"),
+        # The dispatcher reads due rows per SENDING task (and task_id NULL for API
+        # sends); counts and completion use the (task_id, status) prefix.
+        Index("ix_message_task_dispatch", "task_id", "status", "dispatch_after"),
         Index("ix_message_lease", "status", "lease_until"),
         Index("ix_message_enterprise_id", "enterprise_id", "id"),
         Index("ix_message_enterprise_recipient", "enterprise_id", "recipient"),

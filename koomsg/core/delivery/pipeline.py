@@ -40,6 +40,7 @@ from koomsg.core.delivery.service import complete_task_if_done
 from koomsg.core.domains.dkim import sign
 from koomsg.core.recipients.models import SuppressionReason
 from koomsg.core.recipients.service import suppress, suppressed_among
+from koomsg.core.tasks.models import SendingTask, TaskStatus
 from koomsg.core.tenancy.models import Enterprise
 from koomsg.core.tracking.links import instrument_html, link_base, unsubscribe_url
 from koomsg.metrics import MESSAGES
@@ -68,32 +69,25 @@ async def dispatch_due(
     now = now or utcnow()
     settings = runtime.settings
     token = secrets.token_hex(8)
+    claimed: list[Any] = []
     async with runtime.db.transaction() as session:
-        due = (
-            select(MESSAGE.c.id)
-            .where(MESSAGE.c.status == MessageStatus.TO_SEND, MESSAGE.c.dispatch_after <= now)
-            .order_by(MESSAGE.c.dispatch_after)
-            .limit(limit)
-        )
-        if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-            due = due.with_for_update(skip_locked=True)
-        claimed = (
+        postgres = session.bind.dialect.name == "postgresql"  # type: ignore[union-attr]
+        sending = (
             await session.execute(
-                update(MESSAGE)
-                # Re-checked under the row lock, so two dispatchers never both take a row.
-                .where(MESSAGE.c.id.in_(due.scalar_subquery()), MESSAGE.c.dispatch_after <= now)
-                .values(
-                    dispatch_after=now + timedelta(seconds=settings.redispatch_seconds),
-                    lease_token=token,
-                )
-                .returning(
-                    MESSAGE.c.id,
-                    MESSAGE.c.task_id,
-                    MESSAGE.c.template_id,
-                    MESSAGE.c.sender_address_id,
-                )
+                select(col(SendingTask.id))
+                .where(col(SendingTask.status) == TaskStatus.SENDING)
+                .order_by(col(SendingTask.started_at))
+                .limit(1000)
             )
-        ).all()
+        ).scalars()
+        # API messages (no task), then each SENDING task: a task's rows are due from
+        # their insert on, and its status alone decides whether they may go.
+        for task_id in [None, *sending]:
+            if len(claimed) >= limit:
+                break
+            claimed += await _claim_due(
+                session, task_id, now, token, limit - len(claimed), settings, postgres
+            )
     groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
     for message_id, task_id, template_id, address_id in claimed:
         groups[(task_id, template_id, address_id)].append(message_id)
@@ -102,6 +96,39 @@ async def dispatch_due(
         for start in range(0, len(ids), settings.batch_size):
             enqueue(token, ids[start : start + settings.batch_size])
     return len(claimed)
+
+
+async def _claim_due(
+    session: AsyncSession,
+    task_id: str | None,
+    now: datetime,
+    token: str,
+    limit: int,
+    settings: Any,
+    postgres: bool,
+) -> list[Any]:
+    owner = MESSAGE.c.task_id.is_(None) if task_id is None else MESSAGE.c.task_id == task_id
+    due = (
+        select(MESSAGE.c.id)
+        .where(owner, MESSAGE.c.status == MessageStatus.TO_SEND, MESSAGE.c.dispatch_after <= now)
+        .order_by(MESSAGE.c.dispatch_after)
+        .limit(limit)
+    )
+    if postgres:
+        due = due.with_for_update(skip_locked=True)
+    rows = await session.execute(
+        update(MESSAGE)
+        # Re-checked under the row lock, so two dispatchers never both take a row.
+        .where(MESSAGE.c.id.in_(due.scalar_subquery()), MESSAGE.c.dispatch_after <= now)
+        .values(
+            dispatch_after=now + timedelta(seconds=settings.redispatch_seconds),
+            lease_token=token,
+        )
+        .returning(
+            MESSAGE.c.id, MESSAGE.c.task_id, MESSAGE.c.template_id, MESSAGE.c.sender_address_id
+        )
+    )
+    return list(rows.all())
 
 
 # ------------------------------------------------------------------ delivery
@@ -589,8 +616,6 @@ def emit_events(runtime: Runtime, events: list[MessageEvent]) -> None:
 # ------------------------------------------------------------------ sweeping
 async def sweep(runtime: Runtime, *, now: datetime | None = None) -> dict[str, int]:
     """Recover from crashes: expired leases go back to TO_SEND; finished tasks complete."""
-    from koomsg.core.tasks.models import SendingTask, TaskStatus
-
     now = now or utcnow()
     async with runtime.db.transaction() as session:
         released = (

@@ -25,9 +25,15 @@ async def start_task(session: AsyncSession, *, task: SendingTask, now: datetime)
     task.status = TaskStatus.SENDING
     task.started_at = task.started_at or now
     session.add(task)
+    # Rows written by koomsg's writer are due from their insert on (the dispatcher gates
+    # them on this task's status); this only catches rows inserted without a due time.
     await session.execute(
         update(Message)
-        .where(Message.task_id == task.id, Message.status == MessageStatus.TO_SEND)  # type: ignore[arg-type]
+        .where(
+            Message.task_id == task.id,  # type: ignore[arg-type]
+            Message.status == MessageStatus.TO_SEND,  # type: ignore[arg-type]
+            Message.dispatch_after.is_(None),  # type: ignore[union-attr]
+        )
         .values(dispatch_after=now)
     )
     await session.flush()

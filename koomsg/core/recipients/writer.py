@@ -39,7 +39,7 @@ CHUNK = 20_000
 ROW_COLUMNS = ("id", "recipient", "subject", "params")
 # Per row only in a chunk with a suppressed recipient; else shared, which spares SQLite
 # three JSON extractions a row.
-OUTCOME_COLUMNS = ("status", "finished_at", "failure_reason")
+OUTCOME_COLUMNS = ("status", "finished_at", "failure_reason", "dispatch_after")
 # json_each arrived with JSON built in by default; older SQLite may lack it.
 SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38, 0)
 # As render.py's: a run of control characters in a subject value becomes one space.
@@ -186,12 +186,17 @@ async def _write(
         "created_at": now,
     }
     shared = {name: _stored(dialect, name, value) for name, value in shared.items()}
+    # Due at once, but the dispatcher only takes rows of SENDING tasks: starting a task
+    # then needs no write to its (possibly million) rows.
+    due = _stored(dialect, "dispatch_after", now)
     ids = new_ids("msg", len(prepared))
     rows: list[tuple[Any, ...]]
     columns: tuple[str, ...] = ROW_COLUMNS
     rejected = 0
     if not reasons:
-        shared.update(zip(OUTCOME_COLUMNS, (MessageStatus.TO_SEND.value, None, None), strict=True))
+        shared.update(
+            zip(OUTCOME_COLUMNS, (MessageStatus.TO_SEND.value, None, None, due), strict=True)
+        )
         rows = [(i, *row) for i, row in zip(ids, prepared, strict=True)]
     else:
         columns += OUTCOME_COLUMNS
@@ -200,11 +205,13 @@ async def _write(
         for message_id, row in zip(ids, prepared, strict=True):
             reason = reasons.get(fold(row[0]))
             if reason is None:
-                rows.append((message_id, *row, MessageStatus.TO_SEND.value, None, None))
+                rows.append((message_id, *row, MessageStatus.TO_SEND.value, None, None, due))
             else:
                 rejected += 1
                 failure = f"recipient is on the suppression list ({reason.lower()})"
-                rows.append((message_id, *row, MessageStatus.REJECTED.value, finished_at, failure))
+                rows.append(
+                    (message_id, *row, MessageStatus.REJECTED.value, finished_at, failure, None)
+                )
     for start in range(0, len(rows), CHUNK):
         await _insert(connection, columns, rows[start : start + CHUNK], shared)
     return WriteResult(written=len(rows), rejected=rejected)

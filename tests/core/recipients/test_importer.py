@@ -140,7 +140,12 @@ async def test_scheduled_task_waits_and_suppressed_recipient_is_rejected(
     dan = next(m for m in messages if m.recipient == "dan@example.org")
     assert dan.status == MessageStatus.REJECTED
     assert dan.failure_reason == "recipient is on the suppression list (hard_bounce)"
-    assert all(m.dispatch_after is None for m in messages)
+    # Nothing is dispatched while the task waits for its time.
+    from koomsg.core.delivery.pipeline import dispatch_due
+
+    enqueued: list[list[str]] = []
+    await dispatch_due(runtime, enqueue=lambda token, ids: enqueued.append(ids))
+    assert enqueued == []
 
 
 async def test_parser_crash_fails_the_task_and_the_worker_lives_on(
