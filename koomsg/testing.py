@@ -358,3 +358,16 @@ async def sendable_setup(
         )
     ).ok()["createSenderAddress"]
     return SendableSetup(template["id"], address["id"], address["address"], made["id"])
+
+
+async def suppress_address(
+    runtime: Runtime, enterprise_id: str, address: str, reason: str = "MANUAL"
+) -> None:
+    """Put ``address`` on an enterprise's suppression list, as a bounce or unsubscribe would."""
+    from koomsg.core.recipients.models import SuppressionReason
+    from koomsg.core.recipients.service import suppress
+
+    async with runtime.db.transaction() as session:
+        await suppress(
+            session, enterprise_id=enterprise_id, address=address, reason=SuppressionReason(reason)
+        )

@@ -8,9 +8,15 @@ from sqlalchemy import select, update
 
 from koomsg.core.clock import utcnow
 from koomsg.core.delivery.models import IdempotencyKey, Message
-from koomsg.core.recipients.models import Suppression, SuppressionReason
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, SendableSetup, count_rows, sendable_setup
+from koomsg.testing import (
+    Api,
+    EnterpriseHandle,
+    SendableSetup,
+    count_rows,
+    sendable_setup,
+    suppress_address,
+)
 
 SEND = """mutation($input: SendEmailInput!) { sendEmail(input: $input) {
   messageId sendMethod status subject sender recipient createdAt failureReason task { id }
@@ -79,14 +85,7 @@ async def test_idempotency_key_returns_the_first_message(
 async def test_suppressed_recipient_is_rejected(
     api: Api, setup: SendableSetup, runtime: Runtime, enterprise: EnterpriseHandle
 ) -> None:
-    async with runtime.db.transaction() as session:
-        session.add(
-            Suppression(
-                enterprise_id=enterprise.id,
-                address="ann@example.org",
-                reason=SuppressionReason.HARD_BOUNCE,
-            )
-        )
+    await suppress_address(runtime, enterprise.id, "ann@example.org", "HARD_BOUNCE")
     sent = (await api(SEND, email(setup, to="ANN@example.org"))).ok()["sendEmail"]
     assert sent["status"] == "REJECTED"
     assert sent["failureReason"] == "recipient is on the suppression list (hard_bounce)"

@@ -11,11 +11,17 @@ from sqlalchemy import select, update
 from koomsg.core.clock import utcnow
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.delivery.service import complete_task_if_done
-from koomsg.core.recipients.models import Suppression, SuppressionReason
 from koomsg.core.tasks.models import TaskAttachment
 from koomsg.core.tasks.scheduler import start_due_tasks
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, SendableSetup, count_rows, sendable_setup
+from koomsg.testing import (
+    Api,
+    EnterpriseHandle,
+    SendableSetup,
+    count_rows,
+    sendable_setup,
+    suppress_address,
+)
 
 TASK_FIELDS = """id name subject sendingType scheduledAt status createdAt
   template { id name } sender { id address } counts { total toSend delivered failed rejected }
@@ -93,14 +99,7 @@ async def test_now_task_with_typed_recipients(
 async def test_suppressed_recipient_is_rejected(
     api: Api, setup: SendableSetup, runtime: Runtime, enterprise: EnterpriseHandle
 ) -> None:
-    async with runtime.db.transaction() as session:
-        session.add(
-            Suppression(
-                enterprise_id=enterprise.id,
-                address="gone@example.org",
-                reason=SuppressionReason.UNSUBSCRIBED,
-            )
-        )
+    await suppress_address(runtime, enterprise.id, "gone@example.org", "UNSUBSCRIBED")
     task = (
         await api(
             CREATE, {"input": task_input(setup, recipients=["Gone@example.org", "ann@example.org"])}
@@ -117,14 +116,7 @@ async def test_suppressed_recipient_is_rejected(
 async def test_all_suppressed_completes_at_once(
     api: Api, setup: SendableSetup, runtime: Runtime, enterprise: EnterpriseHandle
 ) -> None:
-    async with runtime.db.transaction() as session:
-        session.add(
-            Suppression(
-                enterprise_id=enterprise.id,
-                address="gone@example.org",
-                reason=SuppressionReason.MANUAL,
-            )
-        )
+    await suppress_address(runtime, enterprise.id, "gone@example.org", "MANUAL")
     task = (await api(CREATE, {"input": task_input(setup, recipients=["gone@example.org"])})).ok()[
         "createSendingTask"
     ]

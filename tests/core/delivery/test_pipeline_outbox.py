@@ -19,7 +19,7 @@ from koomsg.core.domains.models import DkimKey
 from koomsg.core.recipients.models import Suppression, SuppressionReason
 from koomsg.core.tasks.models import TaskStatus
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, SendableSetup, sendable_setup
+from koomsg.testing import Api, EnterpriseHandle, SendableSetup, sendable_setup, suppress_address
 from koomsg.testing_delivery import drain, later, make_task, statuses, task_status
 
 
@@ -148,14 +148,7 @@ async def test_a_killed_worker_s_rows_are_released_after_the_lease(
 async def test_suppressed_recipients_are_rejected_and_never_sent(
     runtime: Runtime, setup: SendableSetup, enterprise: EnterpriseHandle
 ) -> None:
-    async with runtime.db.transaction() as session:
-        session.add(
-            Suppression(
-                enterprise_id=enterprise.id,
-                address="gone@example.net",
-                reason=SuppressionReason.MANUAL,
-            )
-        )
+    await suppress_address(runtime, enterprise.id, "gone@example.net", "MANUAL")
     task = await make_task(runtime, setup, enterprise.id, ["Gone@example.net", "ok@example.net"])
     await drain(runtime)
     rows = await statuses(runtime, task.id)

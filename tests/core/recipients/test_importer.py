@@ -14,10 +14,9 @@ from koomsg.core.clock import utcnow
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.errors import BadInput
 from koomsg.core.recipients import importer
-from koomsg.core.recipients.models import Suppression, SuppressionReason
 from koomsg.core.tasks.models import RecipientImportError, SendingTask, SendingType, TaskStatus
 from koomsg.runtime import Runtime
-from koomsg.testing import EnterpriseHandle
+from koomsg.testing import EnterpriseHandle, suppress_address
 
 
 async def new_task(
@@ -118,14 +117,7 @@ async def test_good_and_bad_rows(
 async def test_scheduled_task_waits_and_suppressed_recipient_is_rejected(
     runtime: Runtime, enterprise: EnterpriseHandle, tmp_path: Path, make_xlsx: Any
 ) -> None:
-    async with runtime.db.transaction() as session:
-        session.add(
-            Suppression(
-                enterprise_id=enterprise.id,
-                address="dan@example.org",
-                reason=SuppressionReason.HARD_BOUNCE,
-            )
-        )
+    await suppress_address(runtime, enterprise.id, "dan@example.org", "HARD_BOUNCE")
     path = make_xlsx(tmp_path / "r.xlsx", ROWS)
     task_id = await new_task(
         runtime,
