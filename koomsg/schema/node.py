@@ -22,13 +22,16 @@ Fetch = Callable[[AsyncSession, Principal, str], Awaitable[Any]]
 class NodeKind:
     action: str
     fetch: Fetch
+    # Kinds that live outside the database (public templates come from plugins)
+    # also get the process runtime.
+    with_runtime: bool = False
 
 
 NODE_KINDS: dict[str, NodeKind] = {}
 
 
-def register_node(prefix: str, action: str, fetch: Fetch) -> None:
-    NODE_KINDS[prefix] = NodeKind(action, fetch)
+def register_node(prefix: str, action: str, fetch: Any, *, with_runtime: bool = False) -> None:
+    NODE_KINDS[prefix] = NodeKind(action, fetch, with_runtime)
 
 
 @strawberry.type
@@ -41,4 +44,6 @@ class NodeQuery:
         if kind is None:
             raise NotFound("no object has this id", field="id")
         async with info.context.read(kind.action) as (session, principal):
+            if kind.with_runtime:
+                return await kind.fetch(session, principal, id, info.context.runtime)  # type: ignore[call-arg,no-any-return]
             return await kind.fetch(session, principal, id)  # type: ignore[no-any-return]

@@ -442,3 +442,12 @@ async def test_review_decisions_record_who_and_when(
         ("APPROVED", "OPERATOR", "test-operator"),
     ]
     assert row is not None and row.reviewed_by == "test-operator" and row.reviewed_at is not None
+
+
+async def test_public_templates_are_nodes_too(api: Api, enterprise: EnterpriseHandle) -> None:
+    listed = (await api("{ publicTemplates { edges { node { id name } } } }")).ok()
+    first = listed["publicTemplates"]["edges"][0]["node"]
+    query = "query($id: ID!) { node(id: $id) { id ... on Template { name public status } } }"
+    found = (await api(query, {"id": first["id"]})).ok()["node"]
+    assert found == {"id": first["id"], "name": first["name"], "public": True, "status": "APPROVED"}
+    (await api(query, {"id": "pub_no_such_template"})).error("NOT_FOUND", "id")

@@ -4,6 +4,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from koomsg.core.principal import Principal
 from koomsg.core.templates import service as templates
+from koomsg.core.templates.public import get_public
+from koomsg.runtime import Runtime
 from koomsg.schema.node import register_node
 from koomsg.schema.templates.types import Template
 
@@ -14,4 +16,12 @@ async def _template(session: AsyncSession, principal: Principal, ident: str) -> 
     )
 
 
+async def _public(
+    session: AsyncSession, principal: Principal, ident: str, runtime: Runtime
+) -> Template:
+    principal.require_enterprise()
+    return Template.from_row(get_public(await runtime.public_templates(), ident, field="id"))
+
+
 register_node("tpl", "KooMessage:template:list", _template)
+register_node("pub", "KooMessage:template:list", _public, with_runtime=True)
