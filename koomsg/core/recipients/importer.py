@@ -38,7 +38,7 @@ from koomsg.core.delivery.models import Message
 from koomsg.core.delivery.service import start_task
 from koomsg.core.errors import BadInput
 from koomsg.core.recipients.writer import write_rows
-from koomsg.core.tasks.addresses import recipient_problem
+from koomsg.core.tasks.addresses import normalised_address, recipient_problem
 from koomsg.core.tasks.models import RecipientImportError, SendingTask, SendingType, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -219,9 +219,7 @@ def check_address(value: str) -> tuple[str | None, str | None]:
     problem = recipient_problem(value)
     if problem is not None:
         return None, problem
-    from email_validator import validate_email
-
-    return validate_email(text, check_deliverability=False).normalized, None
+    return normalised_address(text), None
 
 
 @dataclass

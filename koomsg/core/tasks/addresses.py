@@ -26,6 +26,9 @@ def recipient_problem(value: str) -> str | None:
         return f"the part before @ has more than {MAX_LOCAL_PART} characters"
     if len(valid.normalized) > MAX_ADDRESS:
         return f"the address has more than {MAX_ADDRESS} characters"
+    if valid.ascii_email is None:
+        # A non-ASCII local part needs SMTPUTF8 end to end, which koomsg does not send.
+        return "non-ASCII characters before the @ are not supported (SMTPUTF8)"
     return None
 
 
@@ -34,4 +37,10 @@ def normalise_recipient(value: str, *, field: str) -> str:
     problem = recipient_problem(value)
     if problem is not None:
         raise BadInput(field, f"{value!r} is not a valid email address: {problem}")
-    return validate_email(value.strip(), check_deliverability=False).normalized
+    return normalised_address(value)
+
+
+def normalised_address(value: str) -> str:
+    """The form messages are sent to: internationalised domains as A-labels (IDNA)."""
+    valid = validate_email(value.strip(), check_deliverability=False)
+    return valid.ascii_email or valid.normalized
