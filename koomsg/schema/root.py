@@ -84,10 +84,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=subscription,
         extensions=[
             ErrorMapper,
-            # Instances are accepted at run time; the stubs only list classes.
-            QueryDepthLimiter(max_depth=depth),  # type: ignore[list-item]
-            MaxAliasesLimiter(max_alias_count=aliases),  # type: ignore[list-item]
-            MaxTokensLimiter(max_token_count=tokens),  # type: ignore[list-item]
+            # Factories, so each request gets its own extension instances.
+            lambda: QueryDepthLimiter(max_depth=depth),
+            lambda: MaxAliasesLimiter(max_alias_count=aliases),
+            lambda: MaxTokensLimiter(max_token_count=tokens),
         ],
     )
 

@@ -72,8 +72,10 @@ async def test_a_new_domain_lists_the_records_to_publish(
         ("TXT", "example.com"),
         ("TXT", f"{selector}._domainkey.example.com"),
     ]
-    # Defaults derive from KOOMSG_PUBLIC_URL's host (127.0.0.1 in tests) unless configured.
-    assert found["CNAME", "_dmarc.example.com"]["expectedValue"] == "_dmarc.127.0.0.1"
+    # Defaults derive from KOOMSG_PUBLIC_URL's host unless configured; an IP address (the
+    # tests' 127.0.0.1) is no DNS target, so a reserved name stands in.
+    assert found["CNAME", "_dmarc.example.com"]["expectedValue"] == "_dmarc.koomsg.localhost"
+    assert found["MX", "example.com"]["expectedValue"] == "mx.koomsg.localhost"
     assert found["CNAME", "tracking.example.com"]["expectedValue"] == "track.mail.test"
     assert found["TXT", "example.com"]["expectedValue"] == "v=spf1 include:spf.mail.test ~all"
     assert found["TXT", f"{selector}._domainkey.example.com"]["expectedValue"].startswith(

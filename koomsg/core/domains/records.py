@@ -7,6 +7,7 @@ Targets come from configuration; each defaults to a name under the host of
 from __future__ import annotations
 
 import enum
+import ipaddress
 from dataclasses import dataclass
 
 from koomsg.config import Settings
@@ -29,6 +30,20 @@ class RecordKind(enum.StrEnum):
     DKIM = "DKIM"
 
 
+# What records point at when KOOMSG_PUBLIC_URL names no DNS host (the embedded default
+# is http://127.0.0.1:8000): a reserved name, so nobody mistakes it for a real target.
+FALLBACK_HOST = "koomsg.localhost"
+
+
+def _dns_host(host: str) -> str:
+    name = host.lower().rstrip(".")
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return name if "." in name else FALLBACK_HOST
+    return FALLBACK_HOST
+
+
 @dataclass(frozen=True)
 class DnsTargets:
     spf_include: str
@@ -38,7 +53,7 @@ class DnsTargets:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DnsTargets:
-        host = settings.public_host.lower().rstrip(".")
+        host = _dns_host(settings.public_host)
         return cls(
             spf_include=settings.spf_include or host,
             dmarc_target=settings.dmarc_target or f"_dmarc.{host}",
