@@ -112,13 +112,19 @@ class ScriptedHandler:
     :ivar data_reply: reply to the end of DATA instead of ``250``.
     :ivar close_after: answer ``421`` to MAIL and hang up once a connection carried this many.
     :ivar hang_after_data: never answer the end of DATA (tests the client's timeout).
+    :ivar pipelining: advertise PIPELINING (RFC 2920) in the EHLO reply; aiosmtpd reads
+        pipelined commands in order either way.
+    :ivar batched: per MAIL command, whether a ``DATA`` command had already arrived with it,
+        i.e. the client pipelined its envelope.
     """
 
     replies: dict[str, str] = field(default_factory=dict)
     data_reply: str | None = None
     close_after: int | None = None
     hang_after_data: bool = False
+    pipelining: bool = False
     messages: list[ReceivedMessage] = field(default_factory=list)
+    batched: list[bool] = field(default_factory=list)
     connections: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -143,6 +149,8 @@ class ScriptedHandler:
     ) -> list[str]:
         self._connection_number(server)
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_HELO(
@@ -156,6 +164,9 @@ class ScriptedHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         self._connection_number(server)
+        # Lines read ahead of this MAIL command wait in aiosmtpd's stream reader.
+        pending = bytes(getattr(server._reader, "_buffer", b""))
+        self.batched.append(b"DATA\r\n" in pending)
         if self.close_after is not None and server._koomsg_messages >= self.close_after:  # type: ignore[attr-defined]
             transport = server.transport
             assert transport is not None

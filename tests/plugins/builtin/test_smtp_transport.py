@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import pytest
 import pytest_asyncio
 
@@ -18,6 +19,7 @@ from koomsg.plugins.builtin.smtp import Relay, SmtpTransport, is_hard_bounce
 from koomsg.plugins.manager import make_manager
 from koomsg.plugins.types import DeliveryResult, DeliveryStatus, Envelope, deliver_each
 from koomsg.testing_smtp import (
+    ScriptedHandler,
     ScriptedSMTPServer,
     StaticDNSServer,
     TLSFiles,
@@ -61,10 +63,14 @@ def settings(tmp_path: Path, **env: str) -> Settings:
     return load_settings({**base, **env})
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedSMTPServer]:
-    with ScriptedSMTPServer() as running:
+@pytest.fixture(params=[False, True], ids=["sequential", "pipelining"])
+def server(request: pytest.FixtureRequest) -> Iterator[ScriptedSMTPServer]:
+    # Every test runs against a server without and with PIPELINING (RFC 2920).
+    with ScriptedSMTPServer(handler=ScriptedHandler(pipelining=request.param)) as running:
         yield running
+
+
+only_pipelining = pytest.mark.parametrize("server", [True], ids=["pipelining"], indirect=True)
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +219,149 @@ async def test_421_closes_the_connection_and_later_messages_reconnect(
     assert results[2].code == 421 and results[2].reply.startswith("421")
     assert server.handler.connections == 2
     assert [m.connection for m in server.messages] == [1, 1, 2, 2]
+
+
+@only_pipelining
+async def test_pipelining_sends_the_envelope_in_one_write(
+    relay: SmtpTransport, server: ScriptedSMTPServer
+) -> None:
+    server.handler.replies["later@example.test"] = "451 4.3.0 try later"
+    server.handler.replies["gone@example.test"] = "550 5.1.1 <gone@example.test>: user unknown"
+    # A connection's first message says EHLO and goes command by command.
+    assert (await relay.send(envelope(1))).status is DeliveryStatus.ACCEPTED
+    sent = envelope(2, "ann@example.test", "later@example.test", "gone@example.test", "bo@x.test")
+    results = await relay.send_many(sent)
+    assert server.handler.batched == [False, True]
+    assert results["ann@example.test"].status is DeliveryStatus.ACCEPTED
+    assert results["ann@example.test"].reply == "250 2.0.0 OK queued"
+    assert results["bo@x.test"] == results["ann@example.test"]
+    later, gone = results["later@example.test"], results["gone@example.test"]
+    assert later.status is DeliveryStatus.TEMPORARY_FAILURE and later.code == 451
+    assert later.reply == "451 4.3.0 try later"
+    assert gone.status is DeliveryStatus.PERMANENT_FAILURE and gone.code == 550
+    assert gone.reply == "550 5.1.1 <gone@example.test>: user unknown"
+    assert is_hard_bounce(gone)
+    assert [m.rcpt_tos for m in server.messages] == [
+        ("ann@example.test",),
+        ("ann@example.test", "bo@x.test"),
+    ]
+    # The message went through DATA intact (dot-stuffed on the wire, unstuffed by the server).
+    assert server.messages[1].data == sent.data
+    assert server.handler.connections == 1
+
+
+@only_pipelining
+async def test_pipelined_refusals_reset_and_reuse_the_connection(
+    relay: SmtpTransport, server: ScriptedSMTPServer
+) -> None:
+    server.handler.replies["gone@example.test"] = "550 5.1.1 user unknown"
+    server.handler.replies["full@example.test"] = "452 4.2.2 mailbox full"
+    assert (await relay.send(envelope(1))).status is DeliveryStatus.ACCEPTED
+    refused = await relay.send_many(envelope(2, "gone@example.test", "full@example.test"))
+    assert refused["gone@example.test"].status is DeliveryStatus.PERMANENT_FAILURE
+    assert refused["full@example.test"].status is DeliveryStatus.TEMPORARY_FAILURE
+    assert refused["full@example.test"].reply == "452 4.2.2 mailbox full"
+    server.handler.data_reply = "554 5.7.1 message rejected as spam"
+    spam = await relay.send(envelope(3))
+    assert spam.status is DeliveryStatus.PERMANENT_FAILURE
+    assert spam.reply == "554 5.7.1 message rejected as spam"
+    server.handler.data_reply = None
+    assert (await relay.send(envelope(4))).status is DeliveryStatus.ACCEPTED
+    assert server.handler.batched == [False, True, True, True]
+    assert server.handler.connections == 1
+    assert [m.message_id for m in server.messages] == [
+        "<m1@shop.example>",
+        "<m3@shop.example>",
+        "<m4@shop.example>",
+    ]
+
+
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+async def test_pipelining_over_tls(tmp_path: Path, tls: TLSFiles, mode: str) -> None:
+    handler = ScriptedHandler(pipelining=True)
+    implicit = mode == "implicit"
+    with ScriptedSMTPServer(
+        tls=tls, implicit_tls=implicit, users={"ann": "s3cret"}, handler=handler
+    ) as server:
+        scheme = "smtps" if implicit else "smtp+starttls"
+        url = f"{scheme}://ann:s3cret@{server.host}:{server.port}?cafile={tls.cert}"
+        transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=url))
+        try:
+            results = [await transport.send(envelope(n)) for n in range(3)]
+        finally:
+            await transport.close()
+    assert all(r.status is DeliveryStatus.ACCEPTED for r in results), results
+    # AUTH said EHLO over TLS already: even the first message is pipelined.
+    assert handler.batched == [True, True, True]
+    assert all(m.tls and m.login == "ann" for m in server.messages)
+    assert handler.connections == 1
+
+
+async def test_pipelined_replies_arriving_together_or_in_pieces() -> None:
+    # smtp-sink answers a whole batch in one segment; aiosmtpd reply by reply.
+    from aiosmtplib.protocol import SMTPProtocol
+
+    from koomsg.plugins.builtin.smtp import _PipelineReader
+
+    reader = _PipelineReader(SMTPProtocol())
+    reader.data_received(b"250 2.1.0 Ok\r\n250-2.1.5 Ok\r\n250 more\r\n35")
+    assert [await reader.reply() for _ in range(2)] == [(250, "2.1.0 Ok"), (250, "2.1.5 Ok\nmore")]
+    assert reader.ready() is None
+    pending = asyncio.ensure_future(reader.reply())
+    await asyncio.sleep(0)
+    reader.data_received(b"4 End data with <CR><LF>.<CR><LF>\r")
+    await asyncio.sleep(0)
+    assert not pending.done()
+    reader.data_received(b"\n451 4.3.0 later\r\n")
+    assert await pending == (354, "End data with <CR><LF>.<CR><LF>")
+    reader.connection_lost(None)
+    assert await reader.reply() == (451, "4.3.0 later")  # what came before the hang-up still counts
+    with pytest.raises(aiosmtplib.SMTPServerDisconnected):
+        await reader.reply()
+
+
+@only_pipelining
+async def test_a_pipelined_421_closes_the_connection(
+    relay: SmtpTransport, server: ScriptedSMTPServer
+) -> None:
+    server.handler.close_after = 2
+    results = [await relay.send(envelope(n, "ann@example.test", "bo@x.test")) for n in range(4)]
+    assert [r.status for r in results] == [
+        DeliveryStatus.ACCEPTED,
+        DeliveryStatus.ACCEPTED,
+        DeliveryStatus.TEMPORARY_FAILURE,
+        DeliveryStatus.ACCEPTED,
+    ]
+    assert results[2].code == 421
+    assert server.handler.batched == [False, True, True, False]
+    assert [m.connection for m in server.messages] == [1, 1, 2]
+
+
+@only_pipelining
+async def test_a_server_hanging_after_pipelined_data_is_a_temporary_failure(
+    tmp_path: Path, server: ScriptedSMTPServer
+) -> None:
+    transport = SmtpTransport(
+        settings(
+            tmp_path,
+            KOOMSG_SMTP_URL=f"smtp://{server.host}:{server.port}",
+            KOOMSG_SMTP_TIMEOUT="1",
+        )
+    )
+    try:
+        assert (await transport.send(envelope(1))).status is DeliveryStatus.ACCEPTED
+        server.handler.hang_after_data = True
+        started = time.monotonic()
+        result = await transport.send(envelope(2))
+        assert time.monotonic() - started < 3
+        server.handler.hang_after_data = False
+        # The timed-out connection is dropped, not reused.
+        assert (await transport.send(envelope(3))).status is DeliveryStatus.ACCEPTED
+    finally:
+        await transport.close()
+    assert result.status is DeliveryStatus.TEMPORARY_FAILURE
+    assert "timed out" in result.reply.lower()
+    assert server.handler.connections == 2
 
 
 async def test_a_server_hanging_after_data_is_a_temporary_failure(
