@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from dkim import rfc822_parse, select_headers
-from dkim.canonicalization import Relaxed
 
 KEY_BITS = 2048
 DEFAULT_HEADERS = (
@@ -77,12 +76,53 @@ def relaxed_body(body: bytes) -> bytes:
 
 
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_HEADER_WSP = re.compile(rb"[\t ]+")
+
+
+def relaxed_headers(headers: Sequence[Sequence[bytes]]) -> list[tuple[bytes, bytes]]:
+    """RFC 6376 3.4.2, as dkimpy's ``Relaxed.canonicalize_headers`` computes it, with one
+    regular expression per field instead of two."""
+    return [
+        (
+            name.lower().rstrip(),
+            _HEADER_WSP.sub(b" ", value.replace(b"\r\n", b"")).strip() + b"\r\n",
+        )
+        for name, value in headers
+    ]
+
+
 _LINE_END = re.compile(rb"\r?\n")
+
+
+_FIELD_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+):")
+
+
+def _split_crlf(message: bytes) -> tuple[list[list[bytes]], bytes] | None:
+    """The fast path for what koomsg builds itself: CRLF only, no bare LF, a blank line.
+
+    Delivery signs every message, and dkimpy's line-by-line regular expressions cost
+    about a third of the signing time; None sends anything unusual to that parser."""
+    end = message.find(b"\r\n\r\n")
+    if end == -1 or message.count(b"\n") != message.count(b"\r\n"):
+        return None
+    headers: list[list[bytes]] = []
+    for line in message[:end].split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and headers:
+            headers[-1][1] += line + b"\r\n"
+            continue
+        found = _FIELD_NAME.match(line)
+        if found is None:
+            return None
+        headers.append([found.group(1), line[found.end() :] + b"\r\n"])
+    return headers, message[end + 4 :]
 
 
 def _split(message: bytes) -> tuple[list[list[bytes]], bytes]:
     """Header fields and the CRLF body; dkimpy's parser walks every body line, which is
     most of the cost for large messages, so it only sees the header block here."""
+    fast = _split_crlf(message)
+    if fast is not None:
+        return fast
     boundary = _BLANK_LINE.search(message)
     if boundary is None:
         return rfc822_parse(message)[0], b""
@@ -135,9 +175,7 @@ class Signer:
         ]
         value = b" " + b";\r\n\t".join(b"; ".join(tags[i : i + 4]) for i in range(0, len(tags), 4))
         hasher = hashes.Hash(hashes.SHA256())
-        canonical = Relaxed.canonicalize_headers(
-            [*select_headers(headers, signed), [b"DKIM-Signature", value]]
-        )
+        canonical = relaxed_headers([*select_headers(headers, signed), [b"DKIM-Signature", value]])
         for index, (name, field_value) in enumerate(canonical):
             hasher.update(name + b":")
             # The signature field itself is hashed without its trailing CRLF.
