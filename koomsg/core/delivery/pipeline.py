@@ -44,6 +44,7 @@ from koomsg.core.tasks.models import SendingTask, TaskStatus
 from koomsg.core.tenancy.models import Enterprise
 from koomsg.core.tracking.links import instrument_html, link_base, unsubscribe_url
 from koomsg.metrics import MESSAGES
+from koomsg.plugins.builtin.smtp import is_hard_bounce
 from koomsg.plugins.manager import call_first
 from koomsg.plugins.types import (
     BillingReservation,
@@ -477,7 +478,7 @@ def _outcome(settings: Any, message: Message, result: DeliveryResult) -> Outcome
             result.reply or "permanent failure",
             result.reply,
             handed_to_transport=True,
-            hard_bounce=_hard_bounce(result),
+            hard_bounce=is_hard_bounce(result),
         )
     retry_at = now + timedelta(seconds=retry_delay(settings, message.attempts))
     age = (retry_at - message.created_at).total_seconds()
@@ -494,14 +495,6 @@ def _outcome(settings: Any, message: Message, result: DeliveryResult) -> Outcome
         retry_at=retry_at,
         handed_to_transport=True,
     )
-
-
-def _hard_bounce(result: DeliveryResult) -> bool:
-    try:
-        from koomsg.plugins.builtin.smtp import is_hard_bounce
-    except ImportError:
-        return False
-    return bool(is_hard_bounce(result))
 
 
 async def _record(
