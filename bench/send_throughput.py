@@ -489,7 +489,7 @@ async def _profiled(env: dict[str, str], task_id: str) -> tuple[float, pstats.St
 
     from koomsg.config import load_settings
     from koomsg.runtime import Runtime
-    from koomsg.services import ProcessServices
+    from koomsg.worker.services import ProcessServices
 
     settings = load_settings(env)
     services = ProcessServices(settings, embedded_worker=True)

@@ -72,9 +72,9 @@ def cmd_operator_create_key(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from koomsg.app import create_app
     from koomsg.migrations import upgrade
-    from koomsg.services import ProcessServices
+    from koomsg.web.app import create_app
+    from koomsg.worker.services import ProcessServices
 
     settings = _settings_or_exit()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     runtime = _runtime_or_exit(settings, broker=services.broker)
     services.attach(runtime)
     if args.demo:
-        from koomsg.demo import print_demo_keys
+        from koomsg.web.demo import print_demo_keys
 
         asyncio.run(print_demo_keys(settings, host=args.host, port=args.port))
     app = create_app(runtime, on_startup=[services.start], on_shutdown=[services.stop])
@@ -127,7 +127,7 @@ class _GracefulServer:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from koomsg.services import ProcessServices
+    from koomsg.worker.services import ProcessServices
 
     settings = _settings_or_exit()
     if settings.is_embedded_broker:

@@ -47,10 +47,10 @@ async def test_metrics_are_prometheus_text(http: httpx.AsyncClient) -> None:
 
 
 async def test_readiness_fails_when_the_broker_is_down(koomsg_database_url: str, tmp_path) -> None:
-    from koomsg.app import create_app
-    from koomsg.broker import make_broker
     from koomsg.runtime import Runtime
-    from koomsg.testing import make_test_settings
+    from koomsg.testing.plugin import make_test_settings
+    from koomsg.web.app import create_app
+    from koomsg.worker.broker import make_broker
 
     # Nothing listens on port 1: the broker is unreachable.
     settings = make_test_settings(

@@ -11,8 +11,8 @@ from sqlmodel import select
 from koomsg.core.tenancy import service as tenancy
 from koomsg.core.tenancy.models import Enterprise, IndustryClass
 from koomsg.runtime import Runtime
-from koomsg.services import ProcessServices
-from koomsg.worker import koomsg_actor, worker_runtime
+from koomsg.worker.actors import koomsg_actor, worker_runtime
+from koomsg.worker.services import ProcessServices
 
 pytestmark = pytest.mark.broker
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from koomsg.testing import TEST_SECRET
+from koomsg.testing.plugin import TEST_SECRET
 
 KOOMSG = [sys.executable, "-m", "koomsg.cli"]
 PG_ADMIN_URL = os.environ.get("KOOMSG_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

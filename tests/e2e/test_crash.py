@@ -28,9 +28,9 @@ from sqlalchemy import func, select
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.tasks.models import SendingTask, TaskStatus
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, make_test_settings, new_enterprise, sendable_setup
-from koomsg.testing_delivery import make_task
-from koomsg.testing_smtp import ScriptedHandler, ScriptedSMTPServer
+from koomsg.testing.delivery import make_task
+from koomsg.testing.plugin import Api, make_test_settings, new_enterprise, sendable_setup
+from koomsg.testing.smtp import ScriptedHandler, ScriptedSMTPServer
 from tests.e2e.e2e_support import KoomsgProcess, koomsg_env, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
@@ -144,9 +144,9 @@ async def scenario(
     scratch_pg_url: str, broker: Broker, sink: ScriptedSMTPServer, tmp_path: Path
 ) -> AsyncIterator[Scenario]:
     """A started 2 000-recipient task in the scratch database, and the workers' environment."""
-    from koomsg.app import create_app
     from koomsg.core.iam.keys import issue_key
     from koomsg.core.principal import PrincipalKind
+    from koomsg.web.app import create_app
 
     settings = make_test_settings(scratch_pg_url, tmp_path / "setup", KOOMSG_BROKER_URL="")
     runtime = Runtime.build(settings)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import websockets
 
-from koomsg.testing_dns import LocalDnsServer, zone_for
+from koomsg.testing.dns import LocalDnsServer, zone_for
 from tests.e2e.e2e_support import KoomsgProcess, free_port, koomsg_env, run_koomsg, wait_until
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, count_rows
-from koomsg.testing_dns import LocalDnsServer, zone_for
+from koomsg.testing.dns import LocalDnsServer, zone_for
+from koomsg.testing.plugin import Api, EnterpriseHandle, count_rows
 
 CREATE_DOMAIN = """mutation($name: String!) { createSenderDomain(input: {name: $name}) {
     id records { type name expectedValue } } }"""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from koomsg.testing import Api, EnterpriseHandle
+from koomsg.testing.plugin import Api, EnterpriseHandle
 
 CREATE = """
 mutation($name: String!, $mode: BillingMode!, $quota: Int!, $price: Int!, $currency: String!) {

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from koomsg.core.clock import utcnow
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, SendableSetup, sendable_setup
+from koomsg.testing.plugin import Api, EnterpriseHandle, SendableSetup, sendable_setup
 
 DETAILS = """query($filter: SendingDetailFilter!, $first: Int, $after: String) {
   sendingDetails(filter: $filter, first: $first, after: $after) {

@@ -12,8 +12,8 @@ from koomsg.core.domains import service as domains_service
 from koomsg.core.domains.models import SenderDomain
 from koomsg.core.errors import Conflict
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, count_rows
-from koomsg.testing_dns import LocalDnsServer, zone_for
+from koomsg.testing.dns import LocalDnsServer, zone_for
+from koomsg.testing.plugin import Api, EnterpriseHandle, count_rows
 
 DOMAIN_FIELDS = """id name unicodeName status dkimSelector lastVerifiedAt createdAt
     records { type name expectedValue foundValues status required hint }"""

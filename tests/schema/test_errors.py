@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from koomsg.app import create_app
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, make_test_settings
+from koomsg.testing.plugin import Api, EnterpriseHandle, make_test_settings
+from koomsg.web.app import create_app
 
 
 async def test_depth_limit(api: Api, enterprise: EnterpriseHandle) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from koomsg.testing import Api, EnterpriseHandle, count_rows
+from koomsg.testing.plugin import Api, EnterpriseHandle, count_rows
 
 CREATE_USER = "mutation($n: String!) { createIamUser(name: $n) { id name createdAt } }"
 CREATE_GROUP = "mutation($n: String!) { createIamGroup(name: $n) { id name } }"

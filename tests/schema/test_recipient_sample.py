@@ -10,7 +10,7 @@ from python_calamine import CalamineWorkbook
 
 from koomsg.core.crypto import sign_token
 from koomsg.core.recipients import importer
-from koomsg.testing import TEST_SECRET, Api, EnterpriseHandle
+from koomsg.testing.plugin import TEST_SECRET, Api, EnterpriseHandle
 
 CREATE = """
 mutation($input: CreateTemplateInput!) { createTemplate(input: $input) { id } }

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from koomsg.core.clock import utcnow
 from koomsg.core.delivery.models import IdempotencyKey, Message
 from koomsg.runtime import Runtime
-from koomsg.testing import (
+from koomsg.testing.plugin import (
     Api,
     EnterpriseHandle,
     SendableSetup,

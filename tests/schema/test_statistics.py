@@ -10,7 +10,7 @@ from koomsg.core.delivery.models import Message
 from koomsg.core.ids import id_floor
 from koomsg.core.stats.rollup import rollup
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle
+from koomsg.testing.plugin import Api, EnterpriseHandle
 
 REPORT = """
 query($type: ReportType!, $from: DateTime!, $to: DateTime!, $tz: String) {

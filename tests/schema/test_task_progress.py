@@ -13,12 +13,12 @@ import uvicorn
 import websockets
 from sqlalchemy import update
 
-from koomsg.app import create_app
 from koomsg.core.clock import utcnow
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.delivery.service import complete_task_if_done
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, sendable_setup
+from koomsg.testing.plugin import Api, EnterpriseHandle, sendable_setup
+from koomsg.web.app import create_app
 
 PROGRESS = """subscription($id: ID!) { taskProgress(id: $id) {
   id status counts { total toSend delivered failed rejected } } }"""

@@ -14,7 +14,7 @@ from koomsg.core.delivery.service import complete_task_if_done
 from koomsg.core.tasks.models import TaskAttachment
 from koomsg.core.tasks.scheduler import start_due_tasks
 from koomsg.runtime import Runtime
-from koomsg.testing import (
+from koomsg.testing.plugin import (
     Api,
     EnterpriseHandle,
     SendableSetup,
@@ -370,7 +370,7 @@ async def test_scheduled_task_starts_after_a_restart(
     await dispatch_due(runtime, enqueue=lambda token, ids: enqueued.append(ids))
     assert enqueued == []
     await asyncio.sleep(2.1)
-    from koomsg.task_jobs import start_scheduled_tasks
+    from koomsg.worker.jobs.tasks import start_scheduled_tasks
 
     restarted = Runtime.build(koomsg_settings)
     try:

@@ -13,7 +13,7 @@ from koomsg.core.templates.sanitize import MAX_BODY_BYTES
 from koomsg.plugins import hookimpl
 from koomsg.plugins.types import PublicTemplate, ReviewDecision, ReviewOutcome
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, count_rows
+from koomsg.testing.plugin import Api, EnterpriseHandle, count_rows
 
 FIELDS = "id name bodyType body params supportUnsubscribe public status reviewComment createdAt"
 CREATE = (

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from koomsg.testing import Api, EnterpriseHandle, count_rows, new_enterprise
+from koomsg.testing.plugin import Api, EnterpriseHandle, count_rows, new_enterprise
 
 ME = "{ me { kind name enterprise { id name serviceEnabled realNameVerified industryClass } } }"
 

@@ -13,8 +13,8 @@ import pytest
 from koomsg.core.delivery import pipeline
 from koomsg.core.delivery.models import MessageStatus
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, sendable_setup
-from koomsg.testing_delivery import drain, later, make_task, statuses
+from koomsg.testing.delivery import drain, later, make_task, statuses
+from koomsg.testing.plugin import Api, EnterpriseHandle, sendable_setup
 
 
 async def test_a_batch_whose_lease_ran_out_before_sending_sends_nothing(

@@ -19,8 +19,14 @@ from koomsg.core.domains.models import DkimKey
 from koomsg.core.recipients.models import Suppression, SuppressionReason
 from koomsg.core.tasks.models import TaskStatus
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, SendableSetup, sendable_setup, suppress_address
-from koomsg.testing_delivery import drain, later, make_task, statuses, task_status
+from koomsg.testing.delivery import drain, later, make_task, statuses, task_status
+from koomsg.testing.plugin import (
+    Api,
+    EnterpriseHandle,
+    SendableSetup,
+    sendable_setup,
+    suppress_address,
+)
 
 
 @pytest.fixture

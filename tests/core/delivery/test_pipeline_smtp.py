@@ -14,9 +14,9 @@ from koomsg.core.domains.models import DkimKey
 from koomsg.core.recipients.models import Suppression, SuppressionReason
 from koomsg.core.tasks.models import TaskStatus
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, SendableSetup, sendable_setup
-from koomsg.testing_delivery import drain, later, make_task, statuses, task_status
-from koomsg.testing_smtp import ScriptedSMTPServer, free_port
+from koomsg.testing.delivery import drain, later, make_task, statuses, task_status
+from koomsg.testing.plugin import Api, EnterpriseHandle, SendableSetup, sendable_setup
+from koomsg.testing.smtp import ScriptedSMTPServer, free_port
 
 SMTP_PORT = free_port()
 

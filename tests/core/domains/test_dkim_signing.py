@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from koomsg.core.domains import dkim
-from koomsg.testing_dns import LocalDnsServer, dkim_dnsfunc, zone_line
+from koomsg.testing.dns import LocalDnsServer, dkim_dnsfunc, zone_line
 
 MESSAGE = (
     b"From: Info Desk <info@example.com>\r\n"

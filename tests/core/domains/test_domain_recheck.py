@@ -16,7 +16,7 @@ from koomsg.core.errors import PreconditionFailed
 from koomsg.core.principal import Principal, PrincipalKind
 from koomsg.core.tenancy.service import create_enterprise
 from koomsg.runtime import Runtime
-from koomsg.testing_dns import LocalDnsServer, dkim_dnsfunc, zone_line
+from koomsg.testing.dns import LocalDnsServer, dkim_dnsfunc, zone_line
 
 TARGETS = {
     "KOOMSG_SPF_INCLUDE": "spf.mail.test",

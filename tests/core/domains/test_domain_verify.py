@@ -9,7 +9,7 @@ import pytest
 from koomsg.core.domains.dkim import generate_key
 from koomsg.core.domains.records import DnsTargets, ExpectedRecord, RecordKind, expected_records
 from koomsg.core.domains.verify import RecordCheck, ResolverClient, check_records, passes
-from koomsg.testing_dns import LocalDnsServer, SilentDnsServer, zone_line
+from koomsg.testing.dns import LocalDnsServer, SilentDnsServer, zone_line
 
 TARGETS = DnsTargets(
     spf_include="spf.mail.test",

@@ -16,7 +16,7 @@ from koomsg.core.errors import BadInput
 from koomsg.core.recipients import importer
 from koomsg.core.tasks.models import RecipientImportError, SendingTask, SendingType, TaskStatus
 from koomsg.runtime import Runtime
-from koomsg.testing import EnterpriseHandle, suppress_address
+from koomsg.testing.plugin import EnterpriseHandle, suppress_address
 
 
 async def new_task(

@@ -16,7 +16,7 @@ from koomsg.core.recipients.writer import params_encoder, subject_filler, write_
 from koomsg.core.tasks.models import SendingTask, SendingType
 from koomsg.core.templates.render import render_subject
 from koomsg.runtime import Runtime
-from koomsg.testing import EnterpriseHandle
+from koomsg.testing.plugin import EnterpriseHandle
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from koomsg.core.ids import new_id
 from koomsg.plugins import hookimpl
 from koomsg.plugins.types import BillingReservation
 from koomsg.runtime import Runtime
-from koomsg.testing import Api, EnterpriseHandle, count_rows, sendable_setup
+from koomsg.testing.plugin import Api, EnterpriseHandle, count_rows, sendable_setup
 
 MESSAGE = Message.__table__  # type: ignore[attr-defined]
 TOKEN = "batch-token"

@@ -18,7 +18,7 @@ from koomsg.core.delivery.mime import MessageSkeleton
 from koomsg.plugins.builtin.smtp import Relay, SmtpTransport, is_hard_bounce
 from koomsg.plugins.manager import make_manager
 from koomsg.plugins.types import DeliveryResult, DeliveryStatus, Envelope, deliver_each
-from koomsg.testing_smtp import (
+from koomsg.testing.smtp import (
     ScriptedHandler,
     ScriptedSMTPServer,
     StaticDNSServer,

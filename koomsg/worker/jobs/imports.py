@@ -5,8 +5,8 @@ from __future__ import annotations
 from koomsg.core.clock import utcnow
 from koomsg.core.recipients.importer import expired_imports, run_import, set_import_enqueuer
 from koomsg.runtime import Runtime
-from koomsg.services import periodic
-from koomsg.worker import koomsg_actor, worker_runtime
+from koomsg.worker.actors import koomsg_actor, worker_runtime
+from koomsg.worker.periodic import periodic
 
 
 # Time limit above the sandbox's wall clock (300 s): the child is the slow part.

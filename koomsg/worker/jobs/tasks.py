@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from koomsg.core.tasks.scheduler import BATCH, start_due_tasks
 from koomsg.runtime import Runtime
-from koomsg.services import periodic
+from koomsg.worker.periodic import periodic
 
 
 @periodic("task-scheduler", lambda s: 1.0)

@@ -11,37 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
 
 import dramatiq
 from dramatiq.middleware.asyncio import get_event_loop_thread
 
-from koomsg.broker import install_broker, make_broker
 from koomsg.config import Settings
 from koomsg.runtime import Runtime
-from koomsg.worker import configure_worker
+from koomsg.worker.actors import configure_worker
+from koomsg.worker.broker import install_broker, make_broker
+from koomsg.worker.periodic import PERIODIC_JOBS, PeriodicJob
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PeriodicJob:
-    name: str
-    interval: Callable[[Settings], float]
-    run: Callable[[Runtime], Awaitable[Any]]
-
-
-PERIODIC_JOBS: list[PeriodicJob] = []
-
-
-def periodic(name: str, interval: Callable[[Settings], float]) -> Callable[[Any], Any]:
-    def register(fn: Callable[[Runtime], Awaitable[Any]]) -> Callable[[Runtime], Awaitable[Any]]:
-        PERIODIC_JOBS.append(PeriodicJob(name, interval, fn))
-        return fn
-
-    return register
 
 
 class ProcessServices:
@@ -60,7 +40,7 @@ class ProcessServices:
         configure_worker(self.settings, runtime.plugins, self.broker)
 
     async def start(self) -> None:
-        import koomsg.jobs  # noqa: F401  (registers actors and periodic jobs)
+        import koomsg.worker.jobs  # noqa: F401  (registers actors and periodic jobs)
 
         install_broker(self.broker)
         if self.embedded_worker:
@@ -89,7 +69,7 @@ class ProcessServices:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        from koomsg.worker import reset_worker_runtime
+        from koomsg.worker.actors import reset_worker_runtime
 
         if self._worker is not None:
             # The worker runtime's connections belong to dramatiq's event loop: close

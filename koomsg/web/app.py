@@ -26,14 +26,14 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from koomsg.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from koomsg.recipient_files import recipient_sample
 from koomsg.runtime import Runtime
 from koomsg.schema.context import Context, bearer_from_headers
 from koomsg.schema.root import build_schema
-from koomsg.tracking_routes import tracking_routes
+from koomsg.web.downloads import recipient_sample
+from koomsg.web.tracking import tracking_routes
 
-log = logging.getLogger("koomsg.app")
-WEB_DIR = Path(__file__).parent / "web"
+log = logging.getLogger("koomsg.web.app")
+WEB_DIR = Path(__file__).parent
 # The only files the GraphiQL page loads; each comes from this server.
 GRAPHIQL_ASSETS = {
     "react.production.min.js": "node_modules/react/umd/react.production.min.js",
@@ -180,7 +180,7 @@ def create_app(
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
-        from koomsg.broker import broker_ping
+        from koomsg.worker.broker import broker_ping
 
         checks["broker"] = await broker_ping(runtime.broker)
         ready = all(value == "ok" for value in checks.values())

@@ -43,7 +43,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
 def install_broker(broker: dramatiq.Broker) -> None:
     """Make ``broker`` the one koomsg's actors are declared on (re-binding existing actors)."""
     dramatiq.set_broker(broker)
-    from koomsg import worker
+    from koomsg.worker import actors as worker
 
     for actor in worker.ACTORS:
         actor.broker = broker

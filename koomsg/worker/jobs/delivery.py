@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from koomsg.core.delivery.pipeline import deliver_batch, dispatch_due, sweep
 from koomsg.runtime import Runtime
-from koomsg.services import periodic
-from koomsg.worker import koomsg_actor, worker_runtime
+from koomsg.worker.actors import koomsg_actor, worker_runtime
+from koomsg.worker.periodic import periodic
 
 
 @koomsg_actor(queue_name="koomsg-delivery", max_retries=3, min_backoff=1000, max_backoff=30000)

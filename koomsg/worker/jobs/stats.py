@@ -7,7 +7,7 @@ from datetime import timedelta
 from koomsg.core.clock import utcnow
 from koomsg.core.stats.rollup import purge, rollup
 from koomsg.runtime import Runtime
-from koomsg.services import periodic
+from koomsg.worker.periodic import periodic
 
 # Chunks keep each purge transaction short; a pass stops after this many so it
 # cannot hold the job loop for long after a retention change.

@@ -203,7 +203,7 @@ class Api:
 
 @pytest_asyncio.fixture
 async def http(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    from koomsg.app import create_app
+    from koomsg.web.app import create_app
 
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -12,7 +12,7 @@ from koomsg.core.delivery.pipeline import deliver_batch, dispatch_due
 from koomsg.core.delivery.service import start_task
 from koomsg.core.tasks.models import SendingTask, SendingType, TaskStatus
 from koomsg.runtime import Runtime
-from koomsg.testing import SendableSetup
+from koomsg.testing.plugin import SendableSetup
 
 
 async def make_task(

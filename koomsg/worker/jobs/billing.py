@@ -8,7 +8,7 @@ from koomsg.core.billing.service import forget_settled
 from koomsg.core.billing.sweep import sweep_reservations
 from koomsg.core.clock import utcnow
 from koomsg.runtime import Runtime
-from koomsg.services import periodic
+from koomsg.worker.periodic import periodic
 
 # Settled reservations are kept a day for troubleshooting; the ledger is kept for good.
 KEEP_SETTLED = timedelta(days=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from koomsg.core.domains.recheck import recheck_due_domains
 from koomsg.runtime import Runtime
-from koomsg.services import periodic
+from koomsg.worker.periodic import periodic
 
 
 @periodic("domain-recheck", lambda s: min(s.domain_recheck_seconds, 300))

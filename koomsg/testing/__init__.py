@@ -1,0 +1,7 @@
+"""Test kits for koomsg and its plugin authors.
+
+``plugin`` is the pytest plugin (entry point ``pytest11``: fixtures for a
+database, a runtime, an HTTP client, SMTP and DNS servers); ``smtp`` a
+loopback SMTP server; ``dns`` a loopback DNS server; ``delivery`` helpers that
+drive a task through the delivery pipeline without a broker.
+"""
