@@ -34,6 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from koomsg.config import Settings
 from koomsg.core.clock import utcnow
+from koomsg.core.delivery.bounces import is_hard_bounce
 from koomsg.core.delivery.content import Content, build_content, content_key
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.delivery.service import complete_task_if_done
@@ -44,7 +45,6 @@ from koomsg.core.tasks.models import SendingTask, TaskStatus
 from koomsg.core.tenancy.models import Enterprise
 from koomsg.core.tracking.links import instrument_html, link_base, unsubscribe_url
 from koomsg.metrics import MESSAGES
-from koomsg.plugins.builtin.smtp import is_hard_bounce
 from koomsg.plugins.manager import call_first
 from koomsg.plugins.types import (
     BillingReservation,

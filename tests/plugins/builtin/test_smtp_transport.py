@@ -14,8 +14,9 @@ import pytest
 import pytest_asyncio
 
 from koomsg.config import ConfigError, Settings, load_settings
+from koomsg.core.delivery.bounces import is_hard_bounce
 from koomsg.core.delivery.mime import MessageSkeleton
-from koomsg.plugins.builtin.smtp import Relay, SmtpTransport, is_hard_bounce
+from koomsg.plugins.builtin.smtp import Relay, SmtpTransport
 from koomsg.plugins.manager import make_manager
 from koomsg.plugins.types import DeliveryResult, DeliveryStatus, Envelope, deliver_each
 from koomsg.testing.smtp import (
