@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from koomsg.testing.plugin import Api, EnterpriseHandle
@@ -126,3 +127,56 @@ async def test_packages_belong_to_their_enterprise(
     assert (await api("query($id: ID!) { node(id: $id) { id } }", {"id": package["id"]})).ok()[
         "node"
     ]
+
+
+KEYED_PURCHASE = """mutation($id: ID!, $q: Int!, $key: String) {
+  purchasePackage(offerId: $id, quantity: $q, idempotencyKey: $key) { id }
+}"""
+
+
+async def test_a_purchase_retried_with_its_key_charges_once(
+    api: Api, enterprise: EnterpriseHandle, make_enterprise: Any
+) -> None:
+    made = await offer(api, quota=100)
+    variables = {"id": made["id"], "q": 2, "key": "order-42"}
+    first = (await api(KEYED_PURCHASE, variables)).ok()["purchasePackage"]
+    again = (await api(KEYED_PURCHASE, variables)).ok()["purchasePackage"]
+    assert again == first and len(first) == 2
+    assert (await api(OVERVIEW)).ok()["overview"]["emailsLeft"] == 200
+
+    # The same key for another purchase is refused, and buys nothing.
+    other_quantity = await api(KEYED_PURCHASE, {**variables, "q": 3})
+    other_quantity.error("CONFLICT", "idempotencyKey")
+    other_offer = await offer(api, "YEARLY", 100)
+    (await api(KEYED_PURCHASE, {**variables, "id": other_offer["id"]})).error(
+        "CONFLICT", "idempotencyKey"
+    )
+    assert (await api(OVERVIEW)).ok()["overview"]["emailsLeft"] == 200
+
+    # Keys belong to one enterprise: another one's "order-42" is its own purchase.
+    other = await make_enterprise("Other")
+    theirs = (await api(KEYED_PURCHASE, variables, key=other.key)).ok()["purchasePackage"]
+    assert {p["id"] for p in theirs}.isdisjoint(p["id"] for p in first)
+    # No key: every call is a purchase of its own.
+    plain = {"id": made["id"], "q": 1, "key": None}
+    assert (await api(KEYED_PURCHASE, plain)).ok() != (await api(KEYED_PURCHASE, plain)).ok()
+    assert (await api(OVERVIEW)).ok()["overview"]["emailsLeft"] == 400
+
+
+async def test_concurrent_retries_of_one_purchase_buy_once(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
+    made = await offer(api, quota=10)
+    variables = {"id": made["id"], "q": 1, "key": "double-click"}
+    answers = await asyncio.gather(*(api(KEYED_PURCHASE, variables) for _ in range(5)))
+    bought = {answer.ok()["purchasePackage"][0]["id"] for answer in answers}
+    assert len(bought) == 1
+    assert (await api(OVERVIEW)).ok()["overview"]["emailsLeft"] == 10
+
+
+async def test_a_bad_idempotency_key_is_refused(api: Api, enterprise: EnterpriseHandle) -> None:
+    made = await offer(api)
+    for bad in ("", "   ", "k" * 256):
+        answer = await api(KEYED_PURCHASE, {"id": made["id"], "q": 1, "key": bad})
+        answer.error("BAD_USER_INPUT", "idempotencyKey")
+    assert (await api(OVERVIEW)).ok()["overview"]["emailsLeft"] == 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import JSON, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from koomsg.core.clock import utcnow
@@ -58,6 +58,22 @@ class Package(SQLModel, table=True):
     currency: str = Field(max_length=3)
     purchased_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PurchaseKey(SQLModel, table=True):
+    """``purchasePackage``'s idempotency keys: a retry with the same key (within the
+    window) returns the packages of the first call instead of buying them again."""
+
+    __tablename__ = "purchase_key"
+    __table_args__ = (UniqueConstraint("enterprise_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=40)
+    key: str = Field(max_length=255)
+    offer_id: str = Field(max_length=40)
+    quantity: int
+    package_ids: list[str] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Reservation(SQLModel, table=True):

@@ -10,12 +10,15 @@ import calendar
 import re
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from koomsg.core.billing.models import BillingMode, Package, PackageOffer
+from koomsg.core.billing.models import BillingMode, Package, PackageOffer, PurchaseKey
 from koomsg.core.clock import utcnow
-from koomsg.core.errors import BadInput, NotFound, PreconditionFailed
+from koomsg.core.errors import BadInput, Conflict, NotFound, PreconditionFailed
+from koomsg.core.idempotency import IDEMPOTENCY_WINDOW, clean_key
+from koomsg.core.ids import new_id
 from koomsg.core.principal import Principal
 
 MAX_QUANTITY = 100
@@ -126,14 +129,44 @@ async def purchase(
     principal: Principal,
     offer_id: str,
     quantity: int,
+    idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> list[Package]:
+    """Buy ``quantity`` packages. With an idempotency key, a retry with the same key and
+    arguments returns the packages of the first call and buys nothing more."""
     enterprise_id = principal.require_enterprise()
+    key = clean_key(idempotency_key)
     _check_quantity(quantity)
-    offer = await _offer_on_sale(session, offer_id)
     now = now or utcnow()
+    if key is not None:
+        first = await _replay(session, enterprise_id, key, offer_id, quantity, now)
+        if first is not None:
+            return first
+    offer = await _offer_on_sale(session, offer_id)
+    package_ids = [new_id("pkg") for _ in range(quantity)]
+    if key is not None:
+        # The key is claimed before anything is bought: of two concurrent retries, the
+        # second waits on the key's unique index and then answers the first one's packages.
+        claim = PurchaseKey(
+            enterprise_id=enterprise_id,
+            key=key,
+            offer_id=offer_id,
+            quantity=quantity,
+            package_ids=package_ids,
+            created_at=now,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(claim)
+                await session.flush()
+        except IntegrityError:
+            winner = await _replay(session, enterprise_id, key, offer_id, quantity, now)
+            if winner is None:  # the winner's row expired in between: cannot happen in practice
+                raise Conflict("retry this purchase", field="idempotencyKey") from None
+            return winner
     packages = [
         Package(
+            id=package_id,
             enterprise_id=enterprise_id,
             offer_id=offer.id,
             mode=BillingMode(offer.mode),
@@ -143,11 +176,42 @@ async def purchase(
             purchased_at=now,
             expires_at=expiry(BillingMode(offer.mode), now),
         )
-        for _ in range(quantity)
+        for package_id in package_ids
     ]
     session.add_all(packages)
     await session.flush()
     return packages
+
+
+async def _replay(
+    session: AsyncSession,
+    enterprise_id: str,
+    key: str,
+    offer_id: str,
+    quantity: int,
+    now: datetime,
+) -> list[Package] | None:
+    """The packages an earlier purchase with ``key`` bought, or None for a fresh key."""
+    query = select(PurchaseKey).where(
+        col(PurchaseKey.enterprise_id) == enterprise_id, col(PurchaseKey.key) == key
+    )
+    entry = (await session.exec(query)).first()
+    if entry is None:
+        return None
+    if entry.created_at <= now - IDEMPOTENCY_WINDOW:
+        await session.delete(entry)  # the window has passed: the key is free again
+        await session.flush()
+        return None
+    if entry.offer_id != offer_id or entry.quantity != quantity:
+        raise Conflict(
+            "this idempotency key was used for another purchase (other offer or quantity)",
+            field="idempotencyKey",
+        )
+    bought = select(Package).where(
+        col(Package.id).in_(entry.package_ids), col(Package.enterprise_id) == enterprise_id
+    )
+    by_id = {package.id: package for package in (await session.exec(bought)).all()}
+    return [by_id[package_id] for package_id in entry.package_ids if package_id in by_id]
 
 
 async def get_package(session: AsyncSession, *, principal: Principal, package_id: str) -> Package:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from koomsg.core.delivery.models import IdempotencyKey, Message, MessageStatus, SendMethod
 from koomsg.core.errors import BadInput, NotFound
+from koomsg.core.idempotency import IDEMPOTENCY_WINDOW, clean_key
 from koomsg.core.ids import new_id
 from koomsg.core.principal import Principal
 from koomsg.core.recipients.service import fold
@@ -34,8 +35,6 @@ from koomsg.core.templates.params import parse_params
 from koomsg.core.templates.render import render_subject
 from koomsg.core.templates.service import get_sendable_template
 
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
-MAX_KEY = 255
 MAX_VALUE = 4096
 
 
@@ -47,14 +46,6 @@ class EmailRequest:
     to: str
     params: Any = None
     idempotency_key: str | None = None
-
-
-def clean_key(key: str | None) -> str | None:
-    if key is None:
-        return None
-    if not key.strip() or len(key) > MAX_KEY:
-        raise BadInput("idempotencyKey", f"an idempotency key has 1 to {MAX_KEY} characters")
-    return key
 
 
 def param_values(

@@ -44,14 +44,24 @@ class BillingMutation:
 
     @strawberry.mutation(
         description="Buy 1 to 100 packages of an offer at once. Purchases are final: packages "
-        "cannot be refunded, cancelled or changed afterwards."
+        "cannot be refunded, cancelled or changed afterwards. With an idempotencyKey, a retry "
+        "with the same key and arguments within 24 hours returns the packages of the first "
+        "call and charges nothing more; the same key with other arguments is CONFLICT."
     )
     async def purchase_package(
-        self, info: Info, offer_id: strawberry.ID, quantity: int = 1
+        self,
+        info: Info,
+        offer_id: strawberry.ID,
+        quantity: int = 1,
+        idempotency_key: str | None = None,
     ) -> list[Package]:
         async with info.context.write("KooMessage:package:purchase") as (session, principal):
             rows = await offers.purchase(
-                session, principal=principal, offer_id=offer_id, quantity=quantity
+                session,
+                principal=principal,
+                offer_id=offer_id,
+                quantity=quantity,
+                idempotency_key=idempotency_key,
             )
             return [Package.from_row(row) for row in rows]
 
