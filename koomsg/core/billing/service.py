@@ -6,7 +6,10 @@ enterprise's monthly cap. Messages beyond it are refused ("quota exceeded").
 
 Reservations of one enterprise are serialised (the reservation INSERT takes
 SQLite's write lock; PostgreSQL locks the enterprise row), so two workers
-never hand out the same package email. Settlement runs inside the caller's
+never hand out the same package email. Under a monthly cap, the cap check
+counts charged and held emails in one statement under that lock, and
+settling takes the same lock, so concurrent workers never overspend the cap.
+Settlement runs inside the caller's
 transaction, the one recording the outcomes, so charges and outcomes commit
 together; the ledger's unique message id makes it idempotent.
 """
@@ -79,19 +82,27 @@ async def live_packages(
     return list((await session.execute(query)).scalars().all())
 
 
-async def pay_per_use_this_month(
-    session: AsyncSession, *, enterprise_id: str, now: datetime
-) -> int:
-    query = select(func.count()).where(
+def _pay_per_use_charged(enterprise_id: str, now: datetime) -> Any:
+    return select(func.count()).where(
         LEDGER.c.enterprise_id == enterprise_id,
         LEDGER.c.package_id.is_(None),
         LEDGER.c.charged_at >= month_start(now),
     )
-    return int((await session.execute(query)).scalar_one())
 
 
-async def _pay_per_use_held(session: AsyncSession, enterprise_id: str) -> int:
-    query = (
+async def pay_per_use_this_month(
+    session: AsyncSession, *, enterprise_id: str, now: datetime
+) -> int:
+    return int((await session.execute(_pay_per_use_charged(enterprise_id, now))).scalar_one())
+
+
+async def _pay_per_use_spent_or_held(
+    session: AsyncSession, enterprise_id: str, now: datetime
+) -> int:
+    """Pay-per-use emails charged this month plus those held by open reservations, in ONE
+    statement: a settle moves emails from held to charged, and two statements could see
+    one before it commits and the other after, missing them in both (one snapshot cannot)."""
+    held = (
         select(func.count())
         .select_from(ITEM.join(RESERVATION, RESERVATION.c.id == ITEM.c.reservation_id))
         .where(
@@ -100,6 +111,9 @@ async def _pay_per_use_held(session: AsyncSession, enterprise_id: str) -> int:
             ITEM.c.package_id.is_(None),
             ITEM.c.prepaid.is_(False),
         )
+    )
+    query = select(
+        _pay_per_use_charged(enterprise_id, now).scalar_subquery() + held.scalar_subquery()
     )
     return int((await session.execute(query)).scalar_one())
 
@@ -122,16 +136,16 @@ async def _lock_enterprise(session: AsyncSession, enterprise_id: str) -> int | N
     return (await session.execute(lock)).scalar_one()  # type: ignore[no-any-return]
 
 
+async def _cap_of(session: AsyncSession, enterprise_id: str) -> int | None:
+    query = select(col(Enterprise.monthly_pay_per_use_cap)).where(
+        col(Enterprise.id) == enterprise_id
+    )
+    return (await session.execute(query)).scalar_one_or_none()  # type: ignore[no-any-return]
+
+
 async def _needs_allocation_lock(session: AsyncSession, enterprise_id: str, now: datetime) -> bool:
     """Whether reserving must allocate package quota or respect a cap (both need the lock)."""
-    cap = (
-        await session.execute(
-            select(col(Enterprise.monthly_pay_per_use_cap)).where(
-                col(Enterprise.id) == enterprise_id
-            )
-        )
-    ).scalar_one_or_none()
-    if cap is not None:
+    if await _cap_of(session, enterprise_id) is not None:
         return True
     packages = await live_packages(session, enterprise_id=enterprise_id, now=now)
     return any(p.email_quota - p.emails_used - p.emails_reserved > 0 for p in packages)
@@ -196,8 +210,7 @@ async def reserve(
             .values(emails_reserved=PACKAGE.c.emails_reserved + take)
         )
     if cap is not None and waiting:
-        spent = await pay_per_use_this_month(session, enterprise_id=enterprise_id, now=now)
-        room = max(0, cap - spent - await _pay_per_use_held(session, enterprise_id))
+        room = max(0, cap - await _pay_per_use_spent_or_held(session, enterprise_id, now))
         waiting, refused = waiting[:room], waiting[room:]
     else:
         refused = []
@@ -234,6 +247,12 @@ async def settle(
         exists = await session.get(Reservation, reservation_id)
         return None if exists is None else True
     enterprise_id, unit_price, currency = claimed
+    if session.bind.dialect.name == "postgresql" and await _cap_of(session, enterprise_id):  # type: ignore[union-attr]
+        # Settling moves pay-per-use emails from held to charged: under a cap, do it under
+        # the enterprise's lock as reserving is, so a reservation checking the cap never
+        # runs beside it (SQLite: the UPDATE above already took the one write lock).
+        # Without a cap there is nothing to protect, and no batch waits on another.
+        await _lock_enterprise(session, enterprise_id)
     items = (
         await session.execute(select(ITEM).where(ITEM.c.reservation_id == reservation_id))
     ).all()
