@@ -1,4 +1,4 @@
-"""The ``koomsg`` command: serve, worker, db upgrade, operator create-key."""
+"""The ``koomsg`` command: serve, worker, db upgrade, operator create-key, secrets rotate."""
 
 from __future__ import annotations
 
@@ -66,6 +66,55 @@ def cmd_operator_create_key(args: argparse.Namespace) -> int:
     secret = asyncio.run(_create_operator_key(settings, args.name))
     print(f"operator key {args.name!r} created; its secret is shown once:")
     print(secret)
+    return 0
+
+
+def cmd_secrets_rotate(args: argparse.Namespace) -> int:
+    import os
+    import secrets
+
+    from koomsg.config import SECRET_KEY_FILE, write_key_file
+    from koomsg.core.crypto import BadToken
+    from koomsg.core.db import Database
+    from koomsg.core.rotation import reencrypt_stored_secrets
+    from koomsg.migrations import upgrade
+
+    settings = _settings_or_exit()
+    if args.generate:
+        if os.environ.get("KOOMSG_SECRET_KEY"):
+            print(
+                "koomsg: KOOMSG_SECRET_KEY is set: put the new key first in it yourself "
+                "(comma-separated, newest first), then run `koomsg secrets rotate`",
+                file=sys.stderr,
+            )
+            return 2
+        keys = [secrets.token_urlsafe(48), *settings.secret_keys]
+        write_key_file(settings.data_dir / SECRET_KEY_FILE, keys)
+        print(f"new secret key added first to {settings.data_dir / SECRET_KEY_FILE}")
+        settings = _settings_or_exit()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+
+    async def rotate() -> tuple[int, int]:
+        db = Database(settings.database_url)
+        try:
+            done = await reencrypt_stored_secrets(db, settings.secret_keys)
+        finally:
+            await db.dispose()
+        return done.reencrypted, done.already_newest
+
+    try:
+        reencrypted, already = asyncio.run(rotate())
+    except BadToken:
+        print(
+            "koomsg: a stored secret fits none of the keys: was an old key removed too early?",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"{reencrypted} stored secret(s) re-encrypted under the newest key, "
+        f"{already} already were; {len(settings.secret_keys)} key(s) configured"
+    )
     return 0
 
 
@@ -181,6 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     create_key = op_commands.add_parser("create-key", help="create an operator key")
     create_key.add_argument("--name", required=True)
     create_key.set_defaults(handler=cmd_operator_create_key)
+
+    secrets_parser = commands.add_parser("secrets", help="secret-key maintenance")
+    secrets_commands = secrets_parser.add_subparsers(dest="secrets_command", required=True)
+    rotate = secrets_commands.add_parser(
+        "rotate", help="re-encrypt stored secrets under the newest KOOMSG_SECRET_KEY"
+    )
+    rotate.add_argument(
+        "--generate",
+        action="store_true",
+        help="first add a new key to the data dir's key file (when KOOMSG_SECRET_KEY is unset)",
+    )
+    rotate.set_defaults(handler=cmd_secrets_rotate)
     return parser
 
 

@@ -6,6 +6,7 @@ because a service that starts half-configured fails later in a worse place.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -34,8 +35,12 @@ class Settings:
     smtp_url: str | None
     dns_nameservers: tuple[tuple[str, int], ...]
     public_url: str
-    secret_key: str
+    secret_key: str  # the newest: it encrypts and signs
     plugins: tuple[str, ...]
+    # Older keys, newest first, that still decrypt and verify (see core/crypto.py).
+    older_secret_keys: tuple[str, ...] = ()
+    # Open and click links stop working this many days after the message was sent.
+    tracking_token_days: int = 90
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 4000
@@ -84,6 +89,11 @@ class Settings:
     currency: str = "CNY"
     billing_sweep_interval_seconds: float = 60.0
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """Every key, newest first: encrypt and sign with the first, accept any."""
+        return (self.secret_key, *self.older_secret_keys)
 
     @property
     def is_embedded_broker(self) -> bool:
@@ -173,25 +183,47 @@ def _choice(env: Mapping[str, str], variable: str, choices: tuple[str, ...], def
     return value
 
 
-def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
+SECRET_KEY_FILE = "secret_key"
+
+
+def _secret_keys(env: Mapping[str, str], data_dir: Path) -> tuple[str, ...]:
+    """``KOOMSG_SECRET_KEY`` (comma-separated, newest first), else the data dir's key file
+    (one key per line, newest first), else a new key file."""
     if env.get("KOOMSG_SECRET_KEY"):
-        key = env["KOOMSG_SECRET_KEY"]
-        if len(key) < 16:
-            raise ConfigError("KOOMSG_SECRET_KEY", "must be at least 16 characters")
-        return key
-    path = data_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # Written exclusively so two processes starting together agree on one key.
-    try:
-        with open(path, "x") as handle:
-            handle.write(key)
-        path.chmod(0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    return key
+        keys = tuple(key.strip() for key in env["KOOMSG_SECRET_KEY"].split(",") if key.strip())
+        if not keys or any(len(key) < 16 for key in keys):
+            raise ConfigError(
+                "KOOMSG_SECRET_KEY",
+                "each key must be at least 16 characters (several keys: comma-separated, newest first)",
+            )
+        return keys
+    path = data_dir / SECRET_KEY_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # A process starting at the same time may write it first: then use theirs.
+        with contextlib.suppress(FileExistsError):
+            write_key_file(path, [secrets.token_urlsafe(48)], exclusive=True)
+    keys = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+    if not keys:
+        raise ConfigError("KOOMSG_SECRET_KEY", f"the key file {path} is empty")
+    return keys
+
+
+def write_key_file(path: Path, keys: list[str], *, exclusive: bool = False) -> None:
+    """Write the key file with mode 0600 from its first byte, never world-readable.
+
+    ``exclusive``: fail with FileExistsError when it exists, so two processes
+    starting together agree on one key. Otherwise the new content replaces
+    the old atomically (a temporary file, also 0600, renamed over it).
+    """
+    target = path if exclusive else path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write("\n".join(keys) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    if not exclusive:
+        os.replace(target, path)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -209,6 +241,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     public_url = (env.get("KOOMSG_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
     _url("KOOMSG_PUBLIC_URL", public_url, ("http", "https"))
     plugins = tuple(p.strip() for p in (env.get("KOOMSG_PLUGINS") or "").split(",") if p.strip())
+    keys = _secret_keys(env, data_dir)
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -218,8 +251,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=smtp_url,
         dns_nameservers=_nameservers(env.get("KOOMSG_DNS_NAMESERVERS") or ""),
         public_url=public_url,
-        secret_key=_secret_key(env, data_dir),
+        secret_key=keys[0],
+        older_secret_keys=keys[1:],
         plugins=plugins,
+        tracking_token_days=_positive_int(env, "KOOMSG_TRACKING_TOKEN_DAYS", 90),
         max_query_depth=_positive_int(env, "KOOMSG_MAX_QUERY_DEPTH", 12),
         max_aliases=_positive_int(env, "KOOMSG_MAX_ALIASES", 30),
         max_tokens=_positive_int(env, "KOOMSG_MAX_TOKENS", 4000),

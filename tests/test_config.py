@@ -52,3 +52,31 @@ def test_bad_values_name_the_variable(tmp_path: Path, variable: str, value: str)
         load_settings(env(tmp_path, **{variable: value}))
     assert raised.value.variable == variable
     assert str(raised.value).startswith(variable)
+
+
+def test_several_secret_keys_newest_first(tmp_path: Path) -> None:
+    new, old = "n" * 20, "o" * 20
+    settings = load_settings(env(tmp_path, KOOMSG_SECRET_KEY=f" {new} , {old} "))
+    assert settings.secret_key == new and settings.secret_keys == (new, old)
+    with pytest.raises(ConfigError, match="KOOMSG_SECRET_KEY"):
+        load_settings(env(tmp_path, KOOMSG_SECRET_KEY=f"{new},short"))
+
+
+def test_the_key_file_is_never_readable_by_others(tmp_path: Path) -> None:
+    """Created 0600 from its first byte (not chmod-ed afterwards), even with a lax umask."""
+    import os
+
+    previous = os.umask(0)
+    try:
+        load_settings(env(tmp_path))
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert load_settings(env(tmp_path)).older_secret_keys == ()
+
+
+def test_tracking_token_days(tmp_path: Path) -> None:
+    assert load_settings(env(tmp_path)).tracking_token_days == 90
+    assert load_settings(env(tmp_path, KOOMSG_TRACKING_TOKEN_DAYS="7")).tracking_token_days == 7
+    with pytest.raises(ConfigError, match="KOOMSG_TRACKING_TOKEN_DAYS"):
+        load_settings(env(tmp_path, KOOMSG_TRACKING_TOKEN_DAYS="0"))

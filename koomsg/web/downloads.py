@@ -15,7 +15,7 @@ async def recipient_sample(request: Request) -> Response:
     runtime = request.app.state.runtime
     try:
         params = sample_params(
-            secret_key=runtime.settings.secret_key, token=request.path_params["token"]
+            keys=runtime.settings.secret_keys, token=request.path_params["token"]
         )
     except BadToken as exc:
         expired = "expired" in str(exc)

@@ -20,7 +20,7 @@ from koomsg.core.clock import utcnow
 from koomsg.core.delivery.pipeline import emit_events
 from koomsg.core.errors import NotFound
 from koomsg.core.tracking import service
-from koomsg.core.tracking.links import PIXEL_GIF
+from koomsg.core.tracking.links import PIXEL_GIF, is_web_url
 from koomsg.plugins.types import MessageEvent
 from koomsg.runtime import Runtime
 
@@ -73,13 +73,21 @@ def tracking_routes(runtime: Runtime) -> list[Route]:
         result = await tracked(service.record_open, request.path_params["token"])
         if result is None:
             return _not_found()
-        emit_events(runtime, [_event("open", result)])
+        if not result.expired:
+            emit_events(runtime, [_event("open", result)])
         return Response(PIXEL_GIF, media_type="image/gif", headers=NO_STORE)
 
     async def click(request: Request) -> Response:
         result = await tracked(service.record_click, request.path_params["token"])
-        if result is None or not result.destination:
+        if result is None or not result.destination or not is_web_url(result.destination):
             return _not_found()
+        if result.expired:
+            # Old links do not redirect: the platform's domain is no lasting redirector.
+            return _page(
+                "This link has expired",
+                "<p>It pointed to the address below. Copy it into your browser only if "
+                f"you trust it:</p><p><code>{html.escape(result.destination)}</code></p>",
+            )
         emit_events(runtime, [_event("click", result, url=result.destination)])
         return RedirectResponse(result.destination, status_code=302, headers=NO_STORE)
 

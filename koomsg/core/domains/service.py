@@ -102,7 +102,7 @@ async def _add_key(session: AsyncSession, *, domain: SenderDomain, settings: Set
     key = DkimKey(
         domain_id=domain.id,
         selector=dkim.new_selector(),
-        private_key_encrypted=encrypt(settings.secret_key, pem),
+        private_key_encrypted=encrypt(settings.secret_keys, pem),
         public_key=public_key,
     )
     session.add(key)
@@ -300,5 +300,5 @@ async def signing_key_for(
             "and verify it again"
         )
     key = await active_key(session, domain.id)
-    pem = decrypt(settings.secret_key, key.private_key_encrypted)
+    pem = decrypt(settings.secret_keys, key.private_key_encrypted)
     return SigningKey(domain=domain.name, selector=key.selector, private_key_pem=pem)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import xlsxwriter
 
-from koomsg.core.crypto import sign_token, verify_token
+from koomsg.core.crypto import SecretKeys, sign_token, verify_token
 
 PURPOSE = "recipient-sample"
 TTL_SECONDS = 600
@@ -29,14 +29,16 @@ def sample_workbook(params: Sequence[str]) -> bytes:
     return buffer.getvalue()
 
 
-def sample_url(*, secret_key: str, public_url: str, template_id: str, params: Sequence[str]) -> str:
+def sample_url(
+    *, keys: SecretKeys, public_url: str, template_id: str, params: Sequence[str]
+) -> str:
     token = sign_token(
-        secret_key, PURPOSE, {"t": template_id, "params": list(params)}, ttl_seconds=TTL_SECONDS
+        keys, PURPOSE, {"t": template_id, "params": list(params)}, ttl_seconds=TTL_SECONDS
     )
     return f"{public_url.rstrip('/')}/files/recipient-sample/{token}"
 
 
-def sample_params(*, secret_key: str, token: str) -> list[str]:
+def sample_params(*, keys: SecretKeys, token: str) -> list[str]:
     """The parameters a download token was made for; BadToken if forged or expired."""
-    body = verify_token(secret_key, PURPOSE, token)
+    body = verify_token(keys, PURPOSE, token)
     return [str(name) for name in body.get("params", [])]

@@ -2,6 +2,7 @@
 
 Repeats raise the counters; the first one sets the timestamp that reports
 count. An unsubscribe puts the address on the enterprise's suppression list.
+An expired open or click token records nothing (``Tracked.expired``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from datetime import datetime
 from sqlalchemy import func, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from koomsg.config import Settings
 from koomsg.core.crypto import BadToken
 from koomsg.core.delivery.models import Message
 from koomsg.core.errors import NotFound
 from koomsg.core.recipients.models import SuppressionReason
 from koomsg.core.recipients.service import suppress
-from koomsg.core.tracking.links import CLICK, OPEN, UNSUBSCRIBE, read_token
+from koomsg.core.tracking.links import CLICK, OPEN, UNSUBSCRIBE, is_expired, read_token
 
 MESSAGE = Message.__table__  # type: ignore[attr-defined]
 
@@ -27,6 +29,7 @@ class Tracked:
     message: Message
     first_time: bool
     destination: str | None = None
+    expired: bool = False
 
 
 async def _message(session: AsyncSession, message_id: str) -> Message:
@@ -36,18 +39,20 @@ async def _message(session: AsyncSession, message_id: str) -> Message:
     return message
 
 
-def _payload(settings: object, purpose: str, token: str) -> dict[str, str]:
+def _payload(settings: Settings, purpose: str, token: str) -> dict[str, str]:
     try:
-        return read_token(settings, purpose, token)  # type: ignore[arg-type]
+        return read_token(settings, purpose, token)
     except BadToken:
         raise NotFound("this link is not valid") from None
 
 
 async def record_open(
-    session: AsyncSession, *, settings: object, token: str, now: datetime
+    session: AsyncSession, *, settings: Settings, token: str, now: datetime
 ) -> Tracked:
     payload = _payload(settings, OPEN, token)
     message = await _message(session, payload["m"])
+    if is_expired(settings, payload, sent_at=message.created_at, now=now):
+        return Tracked(message, False, expired=True)
     first = message.first_opened_at is None
     await session.execute(
         update(MESSAGE)
@@ -62,10 +67,12 @@ async def record_open(
 
 
 async def record_click(
-    session: AsyncSession, *, settings: object, token: str, now: datetime
+    session: AsyncSession, *, settings: Settings, token: str, now: datetime
 ) -> Tracked:
     payload = _payload(settings, CLICK, token)
     message = await _message(session, payload["m"])
+    if is_expired(settings, payload, sent_at=message.created_at, now=now):
+        return Tracked(message, False, payload["u"], expired=True)
     first = message.first_clicked_at is None
     await session.execute(
         update(MESSAGE)
@@ -81,12 +88,12 @@ async def record_click(
     return Tracked(message, first, payload["u"])
 
 
-async def check_unsubscribe(session: AsyncSession, *, settings: object, token: str) -> Message:
+async def check_unsubscribe(session: AsyncSession, *, settings: Settings, token: str) -> Message:
     return await _message(session, _payload(settings, UNSUBSCRIBE, token)["m"])
 
 
 async def record_unsubscribe(
-    session: AsyncSession, *, settings: object, token: str, now: datetime
+    session: AsyncSession, *, settings: Settings, token: str, now: datetime
 ) -> Tracked:
     message = await check_unsubscribe(session, settings=settings, token=token)
     first = message.unsubscribed_at is None

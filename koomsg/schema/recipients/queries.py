@@ -29,7 +29,7 @@ class RecipientQuery:
                 )
                 params = template.params
             return sample_url(
-                secret_key=runtime.settings.secret_key,
+                keys=runtime.settings.secret_keys,
                 public_url=runtime.settings.public_url,
                 template_id=str(template_id),
                 params=list(params),
