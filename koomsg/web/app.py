@@ -30,6 +30,7 @@ from koomsg.runtime import Runtime
 from koomsg.schema.context import Context, bearer_from_headers
 from koomsg.schema.root import build_schema
 from koomsg.web.downloads import recipient_sample
+from koomsg.web.logs import install_token_redaction
 from koomsg.web.tracking import tracking_routes
 
 log = logging.getLogger("koomsg.web.app")
@@ -169,6 +170,7 @@ def create_app(
     extra_routes: Sequence[Any] = (),
 ) -> ASGIApp:
     graphql = KoomsgGraphQL(runtime)
+    install_token_redaction()
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -197,6 +199,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        install_token_redaction()  # uvicorn has configured its loggers by now
         for start in on_startup:
             result = start()
             if hasattr(result, "__await__"):

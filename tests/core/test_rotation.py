@@ -7,9 +7,7 @@ and every link signed with the old key still works while that key is listed.
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,24 +20,18 @@ from koomsg.core.domains.service import signing_key_for
 from koomsg.core.tracking.links import CLICK, UNSUBSCRIBE, click_url, read_token, unsubscribe_url
 from koomsg.runtime import Runtime
 from koomsg.testing.plugin import TEST_SECRET, Api, EnterpriseHandle, sendable_setup
+from koomsg.testing.serve import koomsg_env, run
 
 NEW_KEY = "the-new-secret-key-rotated-2026"
 
 
 def rotate(runtime: Runtime, keys: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KOOMSG_")}
-    env.update(
-        KOOMSG_DATA_DIR=str(runtime.settings.data_dir),
+    env = koomsg_env(
+        runtime.settings.data_dir,
         KOOMSG_DATABASE_URL=runtime.settings.database_url,
         KOOMSG_SECRET_KEY=keys,
     )
-    return subprocess.run(
-        [sys.executable, "-m", "koomsg.cli", "secrets", "rotate", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run(["secrets", "rotate", *args], env)
 
 
 def token_of(url: str) -> str:
@@ -96,17 +88,13 @@ async def test_rotation_refuses_when_a_stored_secret_fits_no_key(
 
 
 def test_generate_adds_a_new_key_first_to_the_key_file(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KOOMSG_")}
-    env["KOOMSG_DATA_DIR"] = str(tmp_path)
-    run = [sys.executable, "-m", "koomsg.cli", "secrets", "rotate", "--generate"]
-    first = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    env = koomsg_env(tmp_path)
+    first = run(["secrets", "rotate", "--generate"], env)
     assert first.returncode == 0, first.stderr
     keys_after_one = (tmp_path / "secret_key").read_text().split()
-    subprocess.run(run, env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert run(["secrets", "rotate", "--generate"], env).returncode == 0
     keys = (tmp_path / "secret_key").read_text().split()
     assert len(keys) == 3 and keys[1:] == keys_after_one
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
-    refused = subprocess.run(
-        run, env={**env, "KOOMSG_SECRET_KEY": NEW_KEY}, capture_output=True, text=True
-    )
+    refused = run(["secrets", "rotate", "--generate"], {**env, "KOOMSG_SECRET_KEY": NEW_KEY})
     assert refused.returncode == 2 and "put the new key first" in refused.stderr
