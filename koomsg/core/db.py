@@ -38,6 +38,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Python's sqlite3 driver opens a transaction by itself only before an INSERT,
+    # UPDATE or DELETE: reads before it ran outside any transaction, and a SAVEPOINT
+    # as the first statement started (and its RELEASE committed!) a transaction of its
+    # own, so `begin_nested()` committed half of a unit of work. Take over: the driver
+    # emits nothing, and _sqlite_begin below opens every transaction explicitly.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets the API read while a worker writes; busy_timeout makes writers queue
     # instead of failing with "database is locked".
@@ -48,10 +54,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+WRITE_OPTION = "koomsg_write"
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # A unit of work that writes takes SQLite's one write lock when it begins
+    # (IMMEDIATE): it then reads what it will write against, and can never fail half
+    # way with "database is locked" because another writer committed after its first
+    # read. Read sessions take a consistent snapshot (DEFERRED) and never block.
+    write = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -63,6 +82,13 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=True
         )
+        # The same pool; on SQLite its transactions begin IMMEDIATE (see _sqlite_begin).
+        self._write_sessions = async_sessionmaker(
+            self.engine.execution_options(**{WRITE_OPTION: True}),
+            class_=AsyncSession,
+            expire_on_commit=False,
+            autoflush=True,
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -73,7 +99,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """Commits when the block ends cleanly, rolls back when it raises."""
-        async with self._sessions() as session, session.begin():
+        async with self._write_sessions() as session, session.begin():
             yield session
 
     async def ping(self) -> None:
