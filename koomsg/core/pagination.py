@@ -2,13 +2,16 @@
 
 Ids sort by creation time (see ``ids.py``), so the cursor is the last id seen
 and a page is "ids below the cursor". Rows added while a client pages land
-before its cursor and never shift later pages.
+before its cursor and never shift later pages. A cursor names the listing it
+came from: one made up, or taken from another listing, is BAD_USER_INPUT on
+``after`` instead of a page that silently starts somewhere else.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -32,16 +35,27 @@ class Page(Generic[T]):
     total_count: int
 
 
-def encode_cursor(identifier: str) -> str:
-    return base64.urlsafe_b64encode(identifier.encode()).decode().rstrip("=")
+_ID = re.compile(r"[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}")
+MAX_CURSOR = 128
 
 
-def decode_cursor(cursor: str) -> str:
+def encode_cursor(identifier: str, listing: str) -> str:
+    return base64.urlsafe_b64encode(f"{listing}:{identifier}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, listing: str) -> str:
+    """The id a cursor of ``listing`` points after; BAD_USER_INPUT ``after`` otherwise."""
     try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError(cursor)
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
+        decoded = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadInput("after", "not a cursor returned by this API") from None
+    source, _, identifier = decoded.partition(":")
+    if source != listing or not identifier:
+        raise BadInput("after", "not a cursor of this list: pass a cursor this list returned")
+    return identifier
 
 
 def page_size(first: int | None) -> int:
@@ -62,16 +76,20 @@ async def paginate(
 ) -> Page[Any]:
     """Run ``statement`` (already filtered) as one page ordered by ``id_column`` descending."""
     size = page_size(first)
+    listing = id_column.table.name
+    position = decode_cursor(after, listing) if after else None
+    if position is not None and not _ID.fullmatch(position):
+        raise BadInput("after", "not a cursor returned by this API")
     count_stmt = select(func.count()).select_from(statement.order_by(None).subquery())
     total = (await session.execute(count_stmt)).scalar_one()
     paged = statement
-    if after:
-        paged = paged.where(id_column < decode_cursor(after))
+    if position is not None:
+        paged = paged.where(id_column < position)
     rows = (await session.execute(paged.order_by(id_column.desc()).limit(size + 1))).scalars().all()
     items = list(rows[:size])
     return Page(
         items=items,
-        cursors=[encode_cursor(item.id) for item in items],
+        cursors=[encode_cursor(item.id, listing) for item in items],
         has_next_page=len(rows) > size,
         has_previous_page=bool(after),
         total_count=total,

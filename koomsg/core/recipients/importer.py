@@ -16,17 +16,14 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,9 +34,10 @@ from koomsg.core.db import Database
 from koomsg.core.delivery.models import Message
 from koomsg.core.delivery.service import start_task
 from koomsg.core.errors import BadInput
+from koomsg.core.recipients.rows import RowChecker
 from koomsg.core.recipients.writer import write_rows
-from koomsg.core.tasks.addresses import normalised_address, recipient_problem
 from koomsg.core.tasks.models import RecipientImportError, SendingTask, SendingType, TaskStatus
+from koomsg.core.templates.params import parse_params
 
 log = logging.getLogger(__name__)
 PACKAGE_PARENT = Path(koomsg.__file__).resolve().parent.parent
@@ -64,17 +62,6 @@ _BOOTSTRAP = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); "
     "from koomsg.core.recipients.sandbox import main; sys.exit(main(sys.argv[1:]))"
 )
-# Plain ASCII addresses (nearly all of them) checked without email-validator, which
-# costs ~30 µs each; anything else still goes through recipient_problem.
-_SIMPLE_ADDRESS = re.compile(
-    r"([A-Za-z0-9_+=-]+(?:\.[A-Za-z0-9_+=-]+)*)@"
-    r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z])?)"
-)
-_SPECIAL_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
-# Domains as written -> lowercased if the fast path accepts them, else "": a file
-# has far fewer domains than rows. Bounded: cleared when full.
-_plain_domains: dict[str, str] = {}
-_PLAIN_DOMAINS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -197,73 +184,6 @@ def request_import(task_id: str) -> None:
     _enqueue(task_id)
 
 
-# ----------------------------------------------------------------- row checks
-def check_address(value: str) -> tuple[str | None, str | None]:
-    """(normalised address, None) or (None, why it is refused)."""
-    text = value.strip()
-    match = _SIMPLE_ADDRESS.fullmatch(text)
-    if match is not None:
-        local, domain = match.groups()
-        plain = _plain_domains.get(domain)
-        if plain is None:
-            plain = domain.lower()
-            if "--" in plain or plain.rsplit(".", 1)[-1] in _SPECIAL_TLDS:
-                plain = ""
-            if len(_plain_domains) >= _PLAIN_DOMAINS_KEPT:
-                _plain_domains.clear()
-            _plain_domains[domain] = plain
-        if plain and len(local) <= 64 and len(text) <= 254:
-            if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
-                local = local.lower()
-            return f"{local}@{plain}", None
-    problem = recipient_problem(value)
-    if problem is not None:
-        return None, problem
-    return normalised_address(text), None
-
-
-@dataclass
-class RowChecker:
-    params: Sequence[str]
-    # A dict, not a set: holding only ints, it is never traversed by the garbage
-    # collector, which would otherwise walk a million entries at every full collection.
-    seen: dict[int, None] = field(default_factory=dict)
-
-    def check(
-        self,
-        rows: Sequence[Sequence[Any]],
-        good: list[tuple[str, ...]],
-        bad: list[tuple[int, str, str]],
-    ) -> None:
-        """Sort the child's ``[number, email, value, ...]`` rows into ``good`` recipients
-        (normalised address, value, ...) and ``bad`` ones (row, value, why)."""
-        params = tuple(self.params)
-        width = len(params) + 2
-        seen = self.seen
-        # One loop for a whole batch, C-level helpers inside: ~1 µs a row matters here.
-        for row in rows:
-            if len(row) != width:
-                raise SandboxFailed("reader wrote a row of the wrong width")
-            raw = row[1] if type(row[1]) is str else str(row[1])
-            address, problem = check_address(raw)
-            if address is None:
-                bad.append((int(row[0]), raw, f"invalid address: {problem}"))
-                continue
-            values = row[2:]
-            if "" in map(str.strip, map(str, values)):
-                name = next(n for n, v in zip(params, values, strict=False) if not str(v).strip())
-                bad.append((int(row[0]), raw, f"missing value for parameter {name}"))
-                continue
-            # hash() of the folded address: 8 bytes a row instead of the string (1 M rows).
-            key = hash(address.lower())
-            if key in seen:
-                bad.append((int(row[0]), raw, "duplicate address"))
-                continue
-            seen[key] = None
-            # A flat tuple of strings: untracked by the garbage collector (see writer.py).
-            good.append((address, *values))
-
-
 # ----------------------------------------------------------------- the import
 async def _claim(
     session: AsyncSession, *, task_id: str, now: datetime, held: datetime | None
@@ -333,7 +253,9 @@ async def run_import(
 
 
 async def _stream(db: Database, *, task: SendingTask, path: Path, report: ImportReport) -> None:
-    checker = RowChecker(list(task.params))
+    checker = RowChecker(
+        list(task.params), header_params=frozenset(parse_params(task.subject, field="subject"))
+    )
     kind = task.recipient_file_kind or "xlsx"
     good: list[tuple[str, ...]] = []
     bad: list[tuple[int, str, str]] = []
@@ -348,7 +270,10 @@ async def _stream(db: Database, *, task: SendingTask, path: Path, report: Import
                 batch = message.get("rows")
                 if not batch:
                     continue
-                checker.check(batch, good, bad)
+                try:
+                    checker.check(batch, good, bad)
+                except ValueError as exc:  # a malformed row: the reader is not to be trusted
+                    raise SandboxFailed(str(exc)) from None
                 report.rows += len(batch)
                 # readline() does not yield while the child is ahead: without this the
                 # chunk being written waits for the whole pipe buffer between statements.

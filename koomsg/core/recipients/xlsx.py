@@ -27,6 +27,13 @@ MAX_RATIO = 100
 RATIO_CHECK_FROM = 4 << 20  # tiny entries compress absurdly well without being bombs
 MAX_METADATA_BYTES = 32 << 20  # workbook.xml, rels, styles
 
+# What a real workbook can hold (Excel's own limits): a file claiming more is crafted.
+MAX_SHEET_ROWS = 1_048_576
+MAX_SHEET_COLUMNS = 16_384
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\b[^>]*?\bref="[A-Z]{0,3}\d*:?([A-Z]{0,3})(\d*)"')
+DTD_HEAD_BYTES = 64 << 10
+
 MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
@@ -96,6 +103,25 @@ def check_container(path: str) -> zipfile.ZipFile:
     return archive
 
 
+def refuse_dtd(data: bytes, name: str) -> None:
+    """Workbooks never declare a DTD or entities; a part that does is an XXE or
+    entity-expansion attempt, refused before any XML parser sees it."""
+    if _DTD.search(data):
+        raise Unreadable(f"the workbook part {name} declares a DTD or entities, which is refused")
+
+
+def check_dimension(head: bytes) -> None:
+    """Refuse a sheet whose dimension record claims more than a workbook can hold."""
+    match = _DIMENSION.search(head)
+    if match is None:
+        return
+    letters, digits = match.groups()
+    if digits and int(digits) > MAX_SHEET_ROWS:
+        raise Unreadable(f"the sheet claims {int(digits):,} rows, more than a workbook can hold")
+    if letters and column_index(letters) >= MAX_SHEET_COLUMNS:
+        raise Unreadable("the sheet claims more columns than a workbook can hold")
+
+
 def _small_xml(archive: zipfile.ZipFile, name: str) -> ElementTree.Element | None:
     try:
         info = archive.getinfo(name)
@@ -103,8 +129,10 @@ def _small_xml(archive: zipfile.ZipFile, name: str) -> ElementTree.Element | Non
         return None
     if info.file_size > MAX_METADATA_BYTES:
         raise Unreadable(f"the workbook part {name} is too large")
+    data = archive.read(name)
+    refuse_dtd(data, name)
     try:
-        return ElementTree.fromstring(archive.read(name))
+        return ElementTree.fromstring(data)
     except ElementTree.ParseError:
         raise Unreadable(f"the workbook part {name} is not valid XML") from None
 
@@ -150,6 +178,8 @@ def shared_strings(archive: zipfile.ZipFile) -> list[str]:
     if name not in archive.namelist():
         return []
     strings: list[str] = []
+    with archive.open(name) as stream:
+        refuse_dtd(stream.read(DTD_HEAD_BYTES), name)
     try:
         with archive.open(name) as stream:
             for _, element in ElementTree.iterparse(stream, events=("end",)):
@@ -195,11 +225,18 @@ class SheetReader:
 
     def rows(self) -> Iterator[tuple[int, dict[int, str]]]:
         pending = b""
+        first = True
         with self.archive.open(self.sheet) as stream:
             while True:
                 block = stream.read(BLOCK)
                 if not block:
                     break
+                if first:
+                    refuse_dtd(block[:DTD_HEAD_BYTES], self.sheet)
+                    check_dimension(block[:DTD_HEAD_BYTES])
+                    first = False
+                elif b"<!" in block and _DTD.search(block):
+                    refuse_dtd(block, self.sheet)
                 pending += block
                 cut = _last_row_end(pending)
                 if cut:
@@ -223,6 +260,8 @@ class SheetReader:
                 if cells:
                     yield row_number, cells
                 row_key, row_number, cells = number, int(number), {}
+                if row_number > MAX_SHEET_ROWS:
+                    raise Unreadable(f"the sheet has a row {row_number:,}, past a workbook's end")
             if kind == b"inlineStr":
                 text = inline.decode()
                 if "&" in text:
@@ -251,6 +290,8 @@ class SheetReader:
                 continue
             attrs = dict(_ATTR.findall(start.group(1)))
             row_number = int(attrs[b"r"]) if attrs.get(b"r", b"").isdigit() else row_number + 1
+            if row_number > MAX_SHEET_ROWS:
+                raise Unreadable(f"the sheet has a row {row_number:,}, past a workbook's end")
             if start.group(2):  # <row/>: nothing in it
                 continue
             cells: dict[int, str] = {}

@@ -1,11 +1,14 @@
 """Task attachments: a size budget for all of them, a content type from their bytes,
-and no executables (mail providers refuse them, and so do we, before anything is sent).
+and no executables, scripts, installers or disk images, by name or by content
+(mail providers refuse them, and so do we, before anything is sent).
 """
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import unicodedata
+import zipfile
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -69,9 +72,14 @@ def _extension(filename: str) -> str:
 
 
 def clean_filename(raw: str | None) -> str:
-    # Browsers may send a full client path; the name goes into a MIME header, so no controls.
+    # Browsers may send a full client path: keep its last part.
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"))
+    # The name goes into a MIME header: a CR/LF or other control (or a bidi override
+    # that makes "exe.pdf" read "fdp.exe") is refused rather than silently dropped.
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise BadInput(
+            FIELD, f"the attachment name {name[:40]!r} contains control or formatting characters"
+        )
     if not name:
         raise BadInput(FIELD, "every attachment needs a file name")
     if len(name) > MAX_FILENAME:
@@ -81,18 +89,49 @@ def clean_filename(raw: str | None) -> str:
     return name
 
 
-def _is_executable(data: bytes) -> bool:
-    return (
-        data.startswith(b"MZ")
-        or data.startswith(b"\x7fELF")
-        or data[:4]
-        in (
-            b"\xfe\xed\xfa\xce",
-            b"\xfe\xed\xfa\xcf",
-            b"\xce\xfa\xed\xfe",
-            b"\xcf\xfa\xed\xfe",
-        )
-    )
+_PROGRAM_MAGIC = (
+    b"MZ",  # Windows PE (exe, dll, scr, sys…)
+    b"\x7fELF",  # Linux and other Unix programs
+    b"\xfe\xed\xfa\xce",  # Mach-O, 32 and 64 bit, both byte orders
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",  # Mach-O universal binary (and Java class files)
+    b"#!",  # scripts with an interpreter line
+    b"MSCF",  # Windows cabinet (installer payloads)
+    b"L\x00\x00\x00\x01\x14\x02\x00",  # Windows shortcut (.lnk)
+    b"conectix",  # VHD disk image
+    b"vhdxfile",  # VHDX disk image
+)
+
+
+def _blocked_content(data: bytes) -> str | None:
+    """What kind of blocked file the bytes are, whatever the name says, else None."""
+    if data.startswith(_PROGRAM_MAGIC):
+        return "an executable program or script"
+    if data[32769:32774] == b"CD001" or (len(data) >= 512 and data[-512:-508] == b"koly"):
+        return "a disk image"  # ISO 9660 volume descriptor; Apple DMG trailer
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        inner = _blocked_in_zip(data)
+        if inner:
+            return f"an archive holding {inner}"
+    return None
+
+
+def _blocked_in_zip(data: bytes) -> str | None:
+    """The first entry of a ZIP (or JAR, APK…) that would be blocked by name."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()[:10_000]
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return None  # not a readable archive: judged by its name and magic alone
+    if "META-INF/MANIFEST.MF" in names and any(n.endswith(".class") for n in names):
+        return "a Java program"
+    for name in names:
+        extension = _extension(name.rstrip(". /"))
+        if extension in BLOCKED_EXTENSIONS:
+            return name
+    return None
 
 
 def refuse_executable(filename: str, data: bytes) -> None:
@@ -103,8 +142,9 @@ def refuse_executable(filename: str, data: bytes) -> None:
         raise BadInput(
             FIELD, f"{filename}: .{extension} files are not allowed as attachments (executable)"
         )
-    if _is_executable(data):
-        raise BadInput(FIELD, f"{filename}: executable programs are not allowed as attachments")
+    blocked = _blocked_content(data)
+    if blocked:
+        raise BadInput(FIELD, f"{filename}: is {blocked}, which is not allowed as an attachment")
 
 
 def sniff_content_type(filename: str, data: bytes) -> str:

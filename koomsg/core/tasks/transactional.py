@@ -31,11 +31,9 @@ from koomsg.core.tasks.service import (
     suppressed_reason,
     suppression_reasons,
 )
-from koomsg.core.templates.params import parse_params
+from koomsg.core.templates.params import MAX_PARAM_VALUE, parse_params
 from koomsg.core.templates.render import render_subject
 from koomsg.core.templates.service import get_sendable_template
-
-MAX_VALUE = 4096
 
 
 @dataclass(frozen=True)
@@ -69,8 +67,10 @@ def param_values(
         if isinstance(value, dict | list):
             raise BadInput("params", f"the value of {name} must be text or a number")
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        if len(text) > MAX_VALUE:
-            raise BadInput("params", f"the value of {name} has more than {MAX_VALUE} characters")
+        if len(text) > MAX_PARAM_VALUE:
+            raise BadInput(
+                "params", f"the value of {name} has more than {MAX_PARAM_VALUE} characters"
+            )
         if name in subject_params:
             # It goes into the Subject header.
             check_header_value(text, field="params")

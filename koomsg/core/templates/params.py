@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from koomsg.core.errors import BadInput
 
 MAX_PARAMS = 15
+# The longest value of one parameter, wherever it comes from (typed, sendEmail, a
+# spreadsheet cell): a template of 10 000 placeholders times a long value would
+# otherwise render a message of gigabytes.
+MAX_PARAM_VALUE = 1024
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_]+\Z")
 

@@ -85,6 +85,9 @@ def get_public(
         raise NotFound("no such public template", field=field) from None
 
 
+LISTING = "public_template"
+
+
 def paginate_list(
     items: Sequence[PublicTemplateView], *, first: int | None, after: str | None
 ) -> Page[PublicTemplateView]:
@@ -93,14 +96,14 @@ def paginate_list(
     start = 0
     if after:
         ids = [item.id for item in items]
-        cursor = decode_cursor(after)
+        cursor = decode_cursor(after, LISTING)
         if cursor not in ids:
             raise BadInput("after", "not a cursor returned by this API")
         start = ids.index(cursor) + 1
     chunk = list(items[start : start + size])
     return Page(
         items=chunk,
-        cursors=[encode_cursor(item.id) for item in chunk],
+        cursors=[encode_cursor(item.id, LISTING) for item in chunk],
         has_next_page=start + size < len(items),
         has_previous_page=bool(after),
         total_count=len(items),

@@ -14,6 +14,7 @@ from koomsg.core.clock import utcnow
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.errors import BadInput
 from koomsg.core.recipients import importer
+from koomsg.core.recipients import rows as row_checks
 from koomsg.core.tasks.models import RecipientImportError, SendingTask, SendingType, TaskStatus
 from koomsg.runtime import Runtime
 from koomsg.testing.plugin import EnterpriseHandle, suppress_address
@@ -261,7 +262,7 @@ def test_fast_address_check_agrees_with_email_validator(address: str) -> None:
 
     from koomsg.core.tasks.addresses import recipient_problem
 
-    normalised, problem = importer.check_address(address)
+    normalised, problem = row_checks.check_address(address)
     assert (problem is None) == (recipient_problem(address) is None)
     if problem is None:
         try:
