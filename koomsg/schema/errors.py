@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, Visitor, visit
+from graphql.language import ArgumentNode, DocumentNode, ObjectFieldNode, VariableNode
 from strawberry.extensions import SchemaExtension
 
 from koomsg.core.errors import KoomsgError
@@ -21,7 +22,9 @@ from koomsg.core.errors import KoomsgError
 log = logging.getLogger("koomsg.api")
 
 
-def map_error(error: GraphQLError, request_id: str) -> GraphQLError:
+def map_error(
+    error: GraphQLError, request_id: str, document: DocumentNode | None = None
+) -> GraphQLError:
     original = error.original_error
     if isinstance(original, KoomsgError):
         extensions: dict[str, object] = {"code": original.code}
@@ -31,7 +34,7 @@ def map_error(error: GraphQLError, request_id: str) -> GraphQLError:
     if original is None or isinstance(original, GraphQLError):
         # Parse, validation and variable coercion errors: the request itself is wrong.
         extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
-        field = _field_of(error.message)
+        field = _field_of(error.message) or _variable_field(error.message, document)
         if field:
             extensions["field"] = field
         return GraphQLError(
@@ -67,6 +70,31 @@ def _field_of(message: str) -> str | None:
     return None
 
 
+_VARIABLE = re.compile(r"Variable '\$([A-Za-z0-9_]+)'")
+
+
+def _variable_field(message: str, document: DocumentNode | None) -> str | None:
+    """For a bad scalar variable ("Variable '$from' has invalid value"), the input field
+    or argument the variable is passed to: the client's variable name means nothing to us."""
+    found = _VARIABLE.search(message)
+    if found is None or document is None:
+        return None
+    variable = found.group(1)
+    fields: list[str] = []
+
+    class Finder(Visitor):
+        def enter_object_field(self, node: ObjectFieldNode, *_: Any) -> None:
+            if isinstance(node.value, VariableNode) and node.value.name.value == variable:
+                fields.append(node.name.value)
+
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+            if isinstance(node.value, VariableNode) and node.value.name.value == variable:
+                fields.append(node.name.value)
+
+    visit(document, Finder())
+    return fields[0] if fields else None
+
+
 class ErrorMapper(SchemaExtension):
     def _request_id(self) -> str:
         context = self.execution_context.context
@@ -77,7 +105,8 @@ class ErrorMapper(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             request_id = self._request_id()
-            result.errors = [map_error(error, request_id) for error in result.errors]
+            document = self.execution_context.graphql_document
+            result.errors = [map_error(error, request_id, document) for error in result.errors]
 
     def on_stream_result(self, result: Any) -> Iterator[None]:  # type: ignore[override]
         # Subscriptions push results one by one, before on_operation ends: map each as it goes.

@@ -58,10 +58,18 @@ async def test_idempotency_key_returns_the_first_message(
     api: Api, setup: SendableSetup, runtime: Runtime, make_enterprise: Any
 ) -> None:
     first = (await api(SEND, email(setup, idempotencyKey="order-17"))).ok()["sendEmail"]
-    again = (await api(SEND, email(setup, idempotencyKey="order-17", to="bob@example.org"))).ok()[
+    again = (await api(SEND, email(setup, idempotencyKey="order-17", to="ANN@example.org"))).ok()[
         "sendEmail"
     ]
     assert again["messageId"] == first["messageId"] and again["recipient"] == "ann@example.org"
+    # The same key with another payload is a client bug: refused, nothing sent.
+    for changed in (
+        {"to": "bob@example.org"},
+        {"subject": "Other"},
+        {"params": {"name": "B", "code": 1}},
+    ):
+        reused = await api(SEND, email(setup, idempotencyKey="order-17", **changed))
+        reused.error("CONFLICT", "idempotencyKey")
     assert await count_rows(runtime, "message") == 1
     other = (await api(SEND, email(setup, idempotencyKey="order-18"))).ok()["sendEmail"]
     assert other["messageId"] != first["messageId"]

@@ -93,4 +93,7 @@ class IdempotencyKey(SQLModel, table=True):
     enterprise_id: str = Field(foreign_key="enterprise.id", max_length=40)
     key: str = Field(max_length=255)
     message_id: str = Field(max_length=40)
+    # SHA-256 of the request: the same key with another payload is refused (None: keys
+    # recorded before payloads were, which match any payload).
+    request_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -72,14 +72,15 @@ def _extension(filename: str) -> str:
 
 
 def clean_filename(raw: str | None) -> str:
-    # Browsers may send a full client path: keep its last part.
-    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     # The name goes into a MIME header: a CR/LF or other control (or a bidi override
     # that makes "exe.pdf" read "fdp.exe") is refused rather than silently dropped.
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in raw or ""):
         raise BadInput(
-            FIELD, f"the attachment name {name[:40]!r} contains control or formatting characters"
+            FIELD,
+            f"the attachment name {(raw or '')[:40]!r} contains control or formatting characters",
         )
+    # Browsers may send a full client path: keep its last part.
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     if not name:
         raise BadInput(FIELD, "every attachment needs a file name")
     if len(name) > MAX_FILENAME:

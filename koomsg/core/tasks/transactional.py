@@ -4,11 +4,14 @@ Parameters come as a JSON object: every parameter of the template is
 required; keys the template does not define are ignored (and not stored), so
 a caller may send one superset of values to several templates. With an
 idempotency key, the same key from the same enterprise within 24 hours
-returns the first message instead of sending again.
+returns the first message instead of sending again; the same key with
+another payload is CONFLICT.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +22,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from koomsg.core.delivery.models import IdempotencyKey, Message, MessageStatus, SendMethod
-from koomsg.core.errors import BadInput, NotFound
+from koomsg.core.errors import BadInput, Conflict, NotFound
 from koomsg.core.idempotency import IDEMPOTENCY_WINDOW, clean_key
 from koomsg.core.ids import new_id
 from koomsg.core.principal import Principal
@@ -78,8 +81,21 @@ def param_values(
     return values
 
 
+def request_hash(request: EmailRequest) -> str:
+    """What a key stands for: the same key with another payload is a client bug."""
+    payload = {
+        "templateId": request.template_id,
+        "senderAddressId": request.sender_address_id,
+        "subject": request.subject,
+        "to": request.to.strip().casefold(),
+        "params": request.params,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 async def _replay(
-    session: AsyncSession, *, enterprise_id: str, key: str, now: datetime
+    session: AsyncSession, *, enterprise_id: str, key: str, digest: str, now: datetime
 ) -> Message | None:
     entry = (
         await session.exec(
@@ -95,6 +111,12 @@ async def _replay(
         await session.delete(entry)
         await session.flush()
         return None
+    if entry.request_hash is not None and entry.request_hash != digest:
+        raise Conflict(
+            "this idempotency key was used for another email (other template, sender, subject, "
+            "recipient or params): use a new key for a new email",
+            field="idempotencyKey",
+        )
     message = await session.get(Message, entry.message_id)
     if message is None or message.enterprise_id != enterprise_id:
         raise NotFound(
@@ -104,19 +126,29 @@ async def _replay(
 
 
 async def _claim_key(
-    session: AsyncSession, *, enterprise_id: str, key: str, message_id: str, now: datetime
+    session: AsyncSession,
+    *,
+    enterprise_id: str,
+    key: str,
+    digest: str,
+    message_id: str,
+    now: datetime,
 ) -> Message | None:
     """Record the key for ``message_id``; a concurrent send that recorded it first wins."""
     try:
         async with session.begin_nested():
             session.add(
                 IdempotencyKey(
-                    enterprise_id=enterprise_id, key=key, message_id=message_id, created_at=now
+                    enterprise_id=enterprise_id,
+                    key=key,
+                    message_id=message_id,
+                    request_hash=digest,
+                    created_at=now,
                 )
             )
             await session.flush()
     except IntegrityError:
-        return await _replay(session, enterprise_id=enterprise_id, key=key, now=now)
+        return await _replay(session, enterprise_id=enterprise_id, key=key, digest=digest, now=now)
     return None
 
 
@@ -125,8 +157,9 @@ async def send_email(
 ) -> Message:
     enterprise_id = principal.require_enterprise()
     key = clean_key(request.idempotency_key)
+    digest = request_hash(request)
     if key is not None:
-        first = await _replay(session, enterprise_id=enterprise_id, key=key, now=now)
+        first = await _replay(session, enterprise_id=enterprise_id, key=key, digest=digest, now=now)
         if first is not None:
             return first
     template = await get_sendable_template(
@@ -144,7 +177,12 @@ async def send_email(
     message_id = new_id("msg")
     if key is not None:
         winner = await _claim_key(
-            session, enterprise_id=enterprise_id, key=key, message_id=message_id, now=now
+            session,
+            enterprise_id=enterprise_id,
+            key=key,
+            digest=digest,
+            message_id=message_id,
+            now=now,
         )
         if winner is not None:
             return winner

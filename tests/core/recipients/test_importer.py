@@ -271,3 +271,134 @@ def test_fast_address_check_agrees_with_email_validator(address: str) -> None:
             assert normalised == (valid.ascii_email or valid.normalized)
         except EmailNotValidError:
             pytest.fail("accepted an address email-validator refuses")
+
+
+def _workbook_with(tmp_path: Path, sheet: bytes, **extra: bytes) -> Path:
+    import zipfile
+
+    path = tmp_path / "crafted.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr(
+            "xl/workbook.xml",
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            '<sheets><sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        archive.writestr(
+            "xl/_rels/workbook.xml.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>',
+        )
+        archive.writestr("xl/worksheets/sheet1.xml", sheet)
+        for name, data in extra.items():
+            archive.writestr(name.replace("__", "/"), data)
+    return path
+
+
+HEADER_ROW = b'<row r="1"><c r="A1" t="inlineStr"><is><t>email</t></is></c></row>'
+SHEET_OPEN = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+
+
+@pytest.mark.parametrize(
+    ("sheet", "extra", "reason"),
+    [
+        (
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+            + SHEET_OPEN
+            + b"<sheetData>"
+            + HEADER_ROW
+            + b"</sheetData></worksheet>",
+            {},
+            "DTD",
+        ),
+        (
+            SHEET_OPEN
+            + b'<dimension ref="A1:C5000000"/><sheetData>'
+            + HEADER_ROW
+            + b"</sheetData></worksheet>",
+            {},
+            "5,000,000 rows",
+        ),
+        (
+            SHEET_OPEN
+            + b"<sheetData>"
+            + HEADER_ROW
+            + b'<row r="9000000"><c r="A9000000" t="inlineStr"><is><t>a@b.org</t></is></c></row>'
+            + b"</sheetData></worksheet>",
+            {},
+            "past a workbook",
+        ),
+        (
+            SHEET_OPEN + b"<sheetData>" + HEADER_ROW + b"</sheetData></worksheet>",
+            {"xl__sharedStrings.xml": b'<!DOCTYPE s [<!ENTITY a "aaaa">]><sst/>'},
+            "DTD",
+        ),
+    ],
+)
+async def test_crafted_workbooks_are_refused(
+    tmp_path: Path,
+    sheet: bytes,
+    extra: dict[str, bytes],
+    reason: str,
+    runtime: Runtime,
+    enterprise: EnterpriseHandle,
+) -> None:
+    path = _workbook_with(tmp_path, sheet, **extra)
+    if reason == "past a workbook":  # the header is fine: the import itself fails the task
+        task_id = await new_task(runtime, enterprise, path)
+        await importer.run_import(runtime, task_id=task_id)
+        task, messages, _ = await load(runtime, task_id)
+        assert task.status == TaskStatus.FAILED and messages == []
+        return
+    with pytest.raises(BadInput) as caught:
+        await importer.inspect_file(path, kind="xlsx", params=[])
+    assert caught.value.field == "recipientFile" and reason in caught.value.message
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "csv"])
+async def test_a_column_given_twice_is_refused(tmp_path: Path, make_xlsx: Any, kind: str) -> None:
+    path = tmp_path / f"r.{kind}"
+    rows = [["email", "name", "code", "Name"], ["a@example.org", "A", 1, "B"]]
+    if kind == "xlsx":
+        make_xlsx(path, rows)
+    else:
+        path.write_text("\n".join(",".join(map(str, row)) for row in rows) + "\n")
+    with pytest.raises(BadInput) as caught:
+        await importer.inspect_file(path, kind=kind, params=["name", "code"])
+    assert "column Name twice (columns B and D)" in caught.value.message
+    # An unused column twice is no ambiguity.
+    make_xlsx(tmp_path / "ok.xlsx", [["email", "name", "code", "x", "x"]])
+    await importer.inspect_file(tmp_path / "ok.xlsx", kind="xlsx", params=["name", "code"])
+
+
+async def test_long_values_and_line_breaks_in_subject_values_are_row_errors(
+    runtime: Runtime, enterprise: EnterpriseHandle, tmp_path: Path, make_xlsx: Any
+) -> None:
+    rows = [
+        ["email", "name", "code"],
+        ["ann@example.org", "Ann", "x" * 1024],
+        ["bob@example.org", "Bob", "x" * 5000],
+        ["cat@example.org", "Cat\r\nBcc: victim@example.org", "1"],
+        ["dan@example.org", "Dan", "line\nbreaks are fine in the body"],
+    ]
+    path = make_xlsx(tmp_path / "r.xlsx", rows)
+    task_id = await new_task(runtime, enterprise, path)  # subject "Hello {{name}}"
+    await importer.run_import(runtime, task_id=task_id)
+    _, messages, errors = await load(runtime, task_id)
+    assert [m.recipient for m in messages] == ["ann@example.org", "dan@example.org"]
+    assert [(e.row, e.reason) for e in errors] == [
+        (3, "the value of code has more than 1024 characters"),
+        (
+            4,
+            "the value of name goes into the subject and must not contain line breaks or "
+            "control characters",
+        ),
+    ]
+
+
+def test_the_sandbox_keeps_one_character_past_the_value_limit() -> None:
+    from koomsg.core.recipients.sandbox import CELL_KEEP
+    from koomsg.core.templates.params import MAX_PARAM_VALUE
+
+    assert CELL_KEEP == MAX_PARAM_VALUE + 1

@@ -110,3 +110,48 @@ def test_id_floor_brackets_ids_by_time() -> None:
     after = id_floor("msg", now + timedelta(seconds=1))
     assert before <= made < after
     assert id_floor("msg", datetime(1970, 1, 1, tzinfo=UTC)) == "msg_" + "0" * 26
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "words"),
+    [
+        ("report.pdf", b"MZ\x90\x00" + b"\0" * 60, "executable"),
+        ("notes.txt", b"#!/bin/sh\nrm -rf ~\n", "executable"),
+        ("photo.jpg", b"\xca\xfe\xba\xbe\0\0\0\x02", "executable"),
+        ("data.bin", b"MSCF\0\0\0\0", "executable"),
+        ("link.txt", b"L\x00\x00\x00\x01\x14\x02\x00" + b"\0" * 60, "executable"),
+        ("disk.pdf", b"\0" * 32769 + b"CD001" + b"\0" * 100, "disk image"),
+        ("mac.zip", b"\0" * 1000 + b"koly" + b"\0" * 508, "disk image"),
+        ("bundle.zip", _zip({"readme.txt": b"hi", "tools/setup.exe": b"MZ"}), "setup.exe"),
+        ("app.zip", _zip({"META-INF/MANIFEST.MF": b"x", "a/Main.class": b"x"}), "Java"),
+    ],
+)
+def test_blocked_content_is_refused_whatever_the_name(name: str, data: bytes, words: str) -> None:
+    with pytest.raises(BadInput) as raised:
+        refuse_executable(name, data)
+    assert raised.value.field == "attachments" and words in raised.value.message
+
+
+def test_office_files_and_plain_archives_pass() -> None:
+    refuse_executable("sheet.xlsx", _zip({"xl/workbook.xml": b"<workbook/>"}))
+    refuse_executable("photos.zip", _zip({"a.jpg": b"\xff\xd8\xff"}))
+
+
+@pytest.mark.parametrize(
+    "name", ["a\r\nContent-Type: text/html.pdf", "a\x00b.pdf", "tab\there.pdf", "gpj\u202e.exe"]
+)
+def test_control_characters_in_a_name_are_refused(name: str) -> None:
+    with pytest.raises(BadInput) as raised:
+        clean_filename(name)
+    assert raised.value.field == "attachments" and "control" in raised.value.message
