@@ -172,3 +172,25 @@ async def test_unverified_sender_is_refused(
             .values(status=DomainStatus.VERIFICATION_FAILED)
         )
     (await api(SEND, email(setup))).error("PRECONDITION_FAILED", "senderAddressId")
+
+
+async def test_an_internationalised_address_is_shown_in_unicode_and_sent_as_punycode(
+    api: Api, setup: SendableSetup, runtime: Runtime
+) -> None:
+    # "u" + combining diaeresis: shown composed (NFC), sent as the A-label.
+    sent = (await api(SEND, email(setup, to="ann@bu\u0308cher.example"))).ok()["sendEmail"]
+    assert sent["recipient"] == "ann@b\u00fccher.example"
+    async with runtime.db.session() as session:
+        row = await session.get(Message, sent["messageId"])
+    assert row is not None and row.recipient == "ann@xn--bcher-kva.example"
+    details = """query($from: DateTime!, $to: DateTime!, $r: String) {
+      sendingDetails(filter: {createdFrom: $from, createdTo: $to, recipient: $r}) {
+        edges { node { recipient } } } }"""
+    now = utcnow()
+    window = {
+        "from": (now - timedelta(days=1)).isoformat(),
+        "to": (now + timedelta(days=1)).isoformat(),
+    }
+    for typed in ("ann@bücher.example", "ann@xn--bcher-kva.example"):
+        found = (await api(details, {**window, "r": typed})).ok()["sendingDetails"]["edges"]
+        assert [edge["node"]["recipient"] for edge in found] == ["ann@bücher.example"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 from koomsg.core.errors import BadInput
@@ -44,3 +47,16 @@ def normalised_address(value: str) -> str:
     """The form messages are sent to: internationalised domains as A-labels (IDNA)."""
     valid = validate_email(value.strip(), check_deliverability=False)
     return valid.ascii_email or valid.normalized
+
+
+def display_address(address: str) -> str:
+    """An address as people read it: A-labels (``xn--``) of the domain shown in Unicode,
+    NFC. What goes on the wire, and is stored, stays the ASCII form."""
+    local, at, domain = address.rpartition("@")
+    if not at or "xn--" not in domain.lower():
+        return address
+    try:
+        shown = idna.decode(domain)
+    except (idna.IDNAError, UnicodeError):
+        return address  # not valid IDNA after all: show what is stored
+    return f"{local}@{unicodedata.normalize('NFC', shown)}"

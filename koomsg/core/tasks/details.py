@@ -28,7 +28,7 @@ from koomsg.core.errors import BadInput
 from koomsg.core.ids import id_floor
 from koomsg.core.pagination import Page, paginate
 from koomsg.core.principal import Principal
-from koomsg.core.tasks.addresses import recipient_problem
+from koomsg.core.tasks.addresses import normalised_address, recipient_problem
 from koomsg.core.tasks.models import SendingTask
 
 MAX_RANGE = timedelta(days=366)
@@ -66,9 +66,8 @@ def _text(value: str | None, field: str) -> str | None:
 def _recipient_variants(value: str) -> list[str]:
     variants = {value, value.lower()}
     if recipient_problem(value) is None:
-        from email_validator import validate_email
-
-        variants.add(validate_email(value, check_deliverability=False).normalized)
+        # As stored: an internationalised domain typed in Unicode matches its A-label.
+        variants.add(normalised_address(value))
     return sorted(variants)
 
 

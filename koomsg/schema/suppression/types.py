@@ -6,6 +6,7 @@ import strawberry
 
 from koomsg.core.recipients.models import Suppression as SuppressionRow
 from koomsg.core.recipients.models import SuppressionReason as CoreSuppressionReason
+from koomsg.core.tasks.addresses import display_address
 from koomsg.schema.common import Node
 
 SuppressionReason = CoreSuppressionReason
@@ -34,7 +35,7 @@ class SuppressionEntry(Node):
     def from_row(cls, row: SuppressionRow) -> SuppressionEntry:
         return cls(
             id=strawberry.ID(row.id),
-            address=row.address,
+            address=display_address(row.address),
             reason=CoreSuppressionReason(row.reason),
             detail=row.detail,
             message_id=strawberry.ID(row.message_id) if row.message_id else None,

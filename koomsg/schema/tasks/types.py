@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 from koomsg.core.delivery import models as delivery
 from koomsg.core.tasks import models
 from koomsg.core.tasks import service as tasks
+from koomsg.core.tasks.addresses import display_address
 from koomsg.core.tasks.details import DetailFilter
 from koomsg.core.templates.models import BodyType as CoreBodyType
 from koomsg.core.templates.models import TemplateStatus as CoreTemplateStatus
@@ -197,7 +198,7 @@ class SendingDetail:
             status=delivery.MessageStatus(row.status),
             subject=row.subject,
             sender=row.sender,
-            recipient=row.recipient,
+            recipient=display_address(row.recipient),
             created_at=row.created_at,
             received_at=row.received_at,
             failure_reason=row.failure_reason,
