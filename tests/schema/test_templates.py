@@ -451,3 +451,17 @@ async def test_public_templates_are_nodes_too(api: Api, enterprise: EnterpriseHa
     found = (await api(query, {"id": first["id"]})).ok()["node"]
     assert found == {"id": first["id"], "name": first["name"], "public": True, "status": "APPROVED"}
     (await api(query, {"id": "pub_no_such_template"})).error("NOT_FOUND", "id")
+
+
+async def test_a_preview_that_would_answer_megabytes_is_refused_short(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
+    """A 50 KB template of 10 000 {{p}} with a 1 KB value used to answer 40 MB."""
+    made = await create(api, body="<p>" + "{{p}}" * 10_000 + "</p>")
+    answer = await api(PREVIEW, {"id": made["id"], "params": {"p": "x" * 1024}})
+    error = answer.error("BAD_USER_INPUT", "params")
+    assert "at most 2 MiB" in error["message"] and len(str(answer.body)) < 1000
+    (await api(PREVIEW, {"id": made["id"], "params": {"p": "x" * 1025}})).error(
+        "BAD_USER_INPUT", "params"
+    )
+    assert (await api(PREVIEW, {"id": made["id"], "params": {"p": "x"}})).ok()

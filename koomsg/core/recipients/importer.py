@@ -38,6 +38,7 @@ from koomsg.core.recipients.rows import RowChecker
 from koomsg.core.recipients.writer import write_rows
 from koomsg.core.tasks.models import RecipientImportError, SendingTask, SendingType, TaskStatus
 from koomsg.core.templates.params import parse_params
+from koomsg.core.templates.render import compile_template
 
 log = logging.getLogger(__name__)
 PACKAGE_PARENT = Path(koomsg.__file__).resolve().parent.parent
@@ -254,7 +255,10 @@ async def run_import(
 
 async def _stream(db: Database, *, task: SendingTask, path: Path, report: ImportReport) -> None:
     checker = RowChecker(
-        list(task.params), header_params=frozenset(parse_params(task.subject, field="subject"))
+        list(task.params),
+        header_params=frozenset(parse_params(task.subject, field="subject")),
+        compiled=compile_template(task.body, task.body_type),
+        subject=task.subject,
     )
     kind = task.recipient_file_kind or "xlsx"
     good: list[tuple[str, ...]] = []

@@ -8,6 +8,7 @@ the slower, thorough path. A refused row becomes an ``importErrors`` entry.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from koomsg.core.tasks.addresses import normalised_address, recipient_problem
 from koomsg.core.templates.params import MAX_PARAM_VALUE
+from koomsg.core.templates.render import MAX_RENDERED_CHARS, Compiled, compile_subject, too_big
 
 # Plain ASCII addresses (nearly all of them) checked without email-validator, which
 # costs ~30 µs each; anything else still goes through recipient_problem.
@@ -63,6 +65,9 @@ class RowChecker:
     params: Sequence[str]
     # Params that go into the Subject header: a line break there is a row error.
     header_params: frozenset[str] = frozenset()
+    # The task's template and subject, to refuse rows that would render too big.
+    compiled: Compiled | None = None
+    subject: str = ""
     # A dict, not a set: holding only ints, it is never traversed by the garbage
     # collector, which would otherwise walk a million entries at every full collection.
     seen: dict[int, None] = field(default_factory=dict)
@@ -107,6 +112,9 @@ class RowChecker:
             if self.header_params and (problem := self._header_problem(params, values)):
                 bad.append((int(row[0]), raw, problem))
                 continue
+            if self.compiled is not None and (problem := self._size_problem(params, values)):
+                bad.append((int(row[0]), raw, problem))
+                continue
             # hash() of the folded address: 8 bytes a row instead of the string (1 M rows).
             key = hash(address.lower())
             if key in seen:
@@ -115,6 +123,21 @@ class RowChecker:
             seen[key] = None
             # A flat tuple of strings: untracked by the garbage collector (see writer.py).
             good.append((address, *values))
+
+    def __post_init__(self) -> None:
+        base, weights = self.compiled.size_weights() if self.compiled else (0, {})
+        subject = compile_subject(self.subject)
+        in_subject = Counter(name for name, _ in subject.slots)
+        self._base = base + sum(map(len, subject.literals))
+        self._weights = [weights.get(name, 0) + in_subject[name] for name in self.params]
+
+    def _size_problem(self, params: Sequence[str], values: Sequence[Any]) -> str | None:
+        assert self.compiled is not None
+        bound = self._base + sum(w * len(v) for w, v in zip(self._weights, values, strict=False))
+        # Cheap first: only a row whose upper bound is over the limit is measured exactly.
+        if bound <= MAX_RENDERED_CHARS:
+            return None
+        return too_big(self.compiled, self.subject, dict(zip(params, values, strict=False)))
 
     def _header_problem(self, params: Sequence[str], values: Sequence[Any]) -> str | None:
         for name, value in zip(params, values, strict=False):

@@ -35,7 +35,7 @@ from koomsg.core.tasks.service import (
     suppression_reasons,
 )
 from koomsg.core.templates.params import MAX_PARAM_VALUE, parse_params
-from koomsg.core.templates.render import render_subject
+from koomsg.core.templates.render import compile_template, render_subject, too_big
 from koomsg.core.templates.service import get_sendable_template
 
 
@@ -171,6 +171,9 @@ async def send_email(
     subject = clean_subject(request.subject, template.params)
     recipient = normalise_recipient(request.to, field="to")
     values = param_values(template.params, request.params, parse_params(subject, field="subject"))
+    problem = too_big(compile_template(template.body, template.body_type), subject, values)
+    if problem:
+        raise BadInput("params", problem)
     reason = (
         await suppression_reasons(session, enterprise_id=enterprise_id, addresses=[recipient])
     ).get(fold(recipient))

@@ -29,6 +29,11 @@ _SAFE_SCHEMES = {"http", "https", "mailto", "tel", "cid"}
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
 
 TEXT, HTML, URL = 0, 1, 2
+# The largest message (subject, HTML and text together, before attachments) koomsg
+# renders, in characters: checked from lengths before anything is rendered.
+MAX_RENDERED_CHARS = 2 * 1024 * 1024
+# html.escape turns one character into at most six ("&quot;").
+_ESCAPE_GROWTH = 6
 
 
 def _as_text(value: Any) -> str:
@@ -59,6 +64,18 @@ class Segments:
 
     literals: tuple[str, ...]
     slots: tuple[tuple[str, int], ...]
+
+    def size(self, values: Mapping[str, Any]) -> int:
+        """``len(self.fill(values))`` without building the string (values filled once each)."""
+        filled: dict[tuple[str, int], int] = {}
+        total = sum(map(len, self.literals))
+        for slot in self.slots:
+            length = filled.get(slot)
+            if length is None:
+                name, kind = slot
+                length = filled[slot] = len(_FILL[kind](values.get(name)))
+            total += length
+        return total
 
     def fill(self, values: Mapping[str, Any]) -> str:
         literals = self.literals
@@ -108,6 +125,26 @@ class Compiled:
     text: Segments
     support_unsubscribe: bool = False
 
+    def size(self, values: Mapping[str, Any]) -> int:
+        """Characters the body (HTML and text) would have with ``values``."""
+        html_size = self.html.size(values) if self.html is not None else 0
+        return html_size + self.text.size(values)
+
+    def size_weights(self) -> tuple[int, dict[str, int]]:
+        """``(literal characters, {param: weight})``: ``size`` is at most the literal
+        characters plus each value's length times its weight (how often it appears,
+        six times over where it is HTML-escaped). Row checks use it: one multiply per
+        param instead of one per placeholder."""
+        base = 0
+        weights: dict[str, int] = {}
+        for segments in (self.html, self.text):
+            if segments is None:
+                continue
+            base += sum(map(len, segments.literals))
+            for name, kind in segments.slots:
+                weights[name] = weights.get(name, 0) + (1 if kind == TEXT else _ESCAPE_GROWTH)
+        return base, weights
+
     def render(
         self, values: Mapping[str, Any], *, unsubscribe_url: str | None = None
     ) -> RenderedParts:
@@ -146,3 +183,14 @@ def render_subject(subject: str, values: Mapping[str, Any]) -> str:
     segments = compile_subject(subject)
     safe = {name: _HEADER_UNSAFE.sub(" ", _as_text(values.get(name))) for name, _ in segments.slots}
     return segments.fill(safe)
+
+
+def too_big(compiled: Compiled, subject: str, values: Mapping[str, Any]) -> str | None:
+    """Why this message would be too big to render, or None. Costs lengths, not rendering."""
+    size = compile_subject(subject).size(values) + compiled.size(values)
+    if size <= MAX_RENDERED_CHARS:
+        return None
+    return (
+        f"the message would be {size / (1 << 20):.1f} MiB once its parameters are filled in; "
+        f"a message is at most {MAX_RENDERED_CHARS >> 20} MiB before attachments"
+    )

@@ -17,7 +17,7 @@ from koomsg.core.pagination import Page, paginate
 from koomsg.core.principal import Principal
 from koomsg.core.templates.content import MAX_NAME, HtmlFile, clean_name, prepare_body
 from koomsg.core.templates.models import BodyType, Template, TemplateStatus
-from koomsg.core.templates.params import validate_subject
+from koomsg.core.templates.params import MAX_PARAM_VALUE, validate_subject
 from koomsg.core.templates.public import (
     PublicTemplateView,
     get_public,
@@ -25,7 +25,7 @@ from koomsg.core.templates.public import (
     paginate_list,
     public_views,
 )
-from koomsg.core.templates.render import compile_template, render_subject
+from koomsg.core.templates.render import compile_template, render_subject, too_big
 from koomsg.core.templates.review import review_by_policy
 from koomsg.plugins.types import PublicTemplate
 
@@ -250,8 +250,12 @@ def _sample_values(params: list[str], given: Any) -> dict[str, str]:
         value = given.get(name)
         if isinstance(value, dict | list):
             raise BadInput("params", f"the value of {name} must be text or a number")
-        # Missing values show where they go instead of vanishing.
-        values[name] = f"[{name}]" if value is None else str(value)
+        text = f"[{name}]" if value is None else str(value)  # missing ones show where they go
+        if len(text) > MAX_PARAM_VALUE:
+            raise BadInput(
+                "params", f"the value of {name} has more than {MAX_PARAM_VALUE} characters"
+            )
+        values[name] = text
     return values
 
 
@@ -282,5 +286,8 @@ async def preview_template(
     compiled = compile_template(
         source.body, source.body_type, support_unsubscribe=source.support_unsubscribe
     )
+    problem = too_big(compiled, subject or "", values)
+    if problem:
+        raise BadInput("params", problem)
     parts = compiled.render(values, unsubscribe_url=f"{public_url.rstrip('/')}/u/preview")
     return RenderedEmail(subject=rendered_subject, html=parts.html, text=parts.text)

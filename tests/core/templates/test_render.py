@@ -133,3 +133,28 @@ def test_rendering_accepts_any_mapping(values: dict[str, object]) -> None:
     compile_template(RICH, BodyType.RICH_TEXT).render(values)
     compile_template("{{name}} {{code}}", BodyType.PLAIN_TEXT).render(values)
     render_subject("{{name}}", values)
+
+
+def test_size_is_the_rendered_length_and_the_bound_holds() -> None:
+    from koomsg.core.templates.render import compile_template
+
+    compiled = compile_template(
+        '<p>Hi {{name}} <a href="{{link}}">x</a> {{name}}</p>', "RICH_TEXT"
+    )
+    values = {"name": "<Ann & Bob>", "link": "https://example.com/?a=1&b=2"}
+    rendered = compiled.render(values)
+    assert compiled.size(values) == len(rendered.html or "") + len(rendered.text)
+    base, weights = compiled.size_weights()
+    bound = base + sum(weights[k] * len(v) for k, v in values.items())
+    assert bound >= compiled.size(values)
+
+
+def test_a_message_that_would_render_huge_is_refused_before_rendering() -> None:
+    from koomsg.core.templates.render import compile_template, too_big
+
+    compiled = compile_template("<p>" + "{{p}}" * 10_000 + "</p>", "RICH_TEXT")
+    started = time.perf_counter()
+    problem = too_big(compiled, "Hello", {"p": "x" * 1024})
+    assert problem is not None and "at most 2 MiB" in problem
+    assert time.perf_counter() - started < 0.1  # lengths only: nothing rendered
+    assert too_big(compiled, "Hello", {"p": "x"}) is None
