@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from koomsg.core.templates.models import BodyType
+from koomsg.core.templates.sanitize import sanitize_html
 from koomsg.core.templates.text import html_to_text
 
 # Lenient on purpose: stored bodies were validated by ``params.scan``; here a
@@ -60,10 +61,16 @@ _FILL = {
 
 @dataclass(frozen=True)
 class Segments:
-    """Literals interleaved with (name, kind) slots: ``literals`` has one more item."""
+    """Literals interleaved with (name, kind) slots: ``literals`` has one more item.
+
+    ``in_tags``: some slot sits inside a tag (an attribute value), where an escaped
+    value can still change meaning (``href="{{a}}:alert(1)"``, ``style="{{c}}"``);
+    such HTML is sanitised again once filled.
+    """
 
     literals: tuple[str, ...]
     slots: tuple[tuple[str, int], ...]
+    in_tags: bool = False
 
     def size(self, values: Mapping[str, Any]) -> int:
         """``len(self.fill(values))`` without building the string (values filled once each)."""
@@ -90,16 +97,21 @@ def split(text: str, *, markup: bool) -> Segments:
     literals: list[str] = []
     slots: list[tuple[str, int]] = []
     last = 0
+    in_tags = False
     for match in _PLACEHOLDER.finditer(text):
         literal = text[last : match.start()]
         literals.append(literal)
         kind = TEXT
         if markup:
             kind = URL if _URL_ATTRIBUTE_START.search(literal[-200:]) else HTML
+            # Inside a tag when the last "<" before the slot comes after the last ">".
+            in_tags = in_tags or text.rfind("<", 0, match.start()) > text.rfind(
+                ">", 0, match.start()
+            )
         slots.append((match.group(1), kind))
         last = match.end()
     literals.append(text[last:])
-    return Segments(tuple(literals), tuple(slots))
+    return Segments(tuple(literals), tuple(slots), in_tags)
 
 
 @dataclass(frozen=True)
@@ -149,7 +161,13 @@ class Compiled:
         self, values: Mapping[str, Any], *, unsubscribe_url: str | None = None
     ) -> RenderedParts:
         """Fill in ``values`` (missing ones are empty); add the unsubscribe footer if supported."""
-        body_html = self.html.fill(values) if self.html is not None else None
+        body_html = None
+        if self.html is not None:
+            body_html = self.html.fill(values)
+            if self.html.in_tags:
+                # The same rules as the stored body, on the filled one: a scheme split
+                # across a placeholder, or CSS a value completes, is caught as a whole.
+                body_html = sanitize_html(body_html)
         text = self.text.fill(values)
         if self.support_unsubscribe and unsubscribe_url:
             if body_html is not None:

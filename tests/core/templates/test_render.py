@@ -23,7 +23,9 @@ def test_rich_text_escapes_values_and_plain_text_does_not() -> None:
         {"name": '<script>alert("x")</script> & co', "code": "1<2", "link": "https://a"}
     )
     assert parts.html is not None
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in parts.html
+    # Links hold placeholders, so the filled HTML is sanitised again: quotes in text
+    # come back unescaped, which is the same text.
+    assert '&lt;script&gt;alert("x")&lt;/script&gt; &amp; co' in parts.html
     assert "<script" not in parts.html
     assert '<script>alert("x")</script> & co' in parts.text
 
@@ -138,12 +140,11 @@ def test_rendering_accepts_any_mapping(values: dict[str, object]) -> None:
 def test_size_is_the_rendered_length_and_the_bound_holds() -> None:
     from koomsg.core.templates.render import compile_template
 
-    compiled = compile_template(
-        '<p>Hi {{name}} <a href="{{link}}">x</a> {{name}}</p>', "RICH_TEXT"
-    )
     values = {"name": "<Ann & Bob>", "link": "https://example.com/?a=1&b=2"}
-    rendered = compiled.render(values)
-    assert compiled.size(values) == len(rendered.html or "") + len(rendered.text)
+    in_text = compile_template("<p>Hi {{name}} and {{link}}, {{name}}</p>", "RICH_TEXT")
+    rendered = in_text.render(values)
+    assert in_text.size(values) == len(rendered.html or "") + len(rendered.text)
+    compiled = compile_template('<p>Hi {{name}} <a href="{{link}}">x</a> {{name}}</p>', "RICH_TEXT")
     base, weights = compiled.size_weights()
     bound = base + sum(weights[k] * len(v) for k, v in values.items())
     assert bound >= compiled.size(values)
@@ -158,3 +159,26 @@ def test_a_message_that_would_render_huge_is_refused_before_rendering() -> None:
     assert problem is not None and "at most 2 MiB" in problem
     assert time.perf_counter() - started < 0.1  # lengths only: nothing rendered
     assert too_big(compiled, "Hello", {"p": "x"}) is None
+
+
+def test_a_scheme_split_across_a_placeholder_is_caught_after_filling() -> None:
+    from koomsg.core.templates.render import compile_template
+    from koomsg.core.templates.sanitize import sanitize_html
+
+    body = sanitize_html(
+        '<p><a href="{{a}}:alert(1)">x</a><a href="java{{b}}">y</a>'
+        '<span style="color: {{c}}">z</span><a href="https://e.example/?u={{a}}">ok</a></p>'
+    )
+    html = (
+        compile_template(body, "RICH_TEXT")
+        .render(
+            {"a": "javascript", "b": "script:alert(2)", "c": "red; background: url(javascript:x)"}
+        )
+        .html
+    )
+    assert html is not None and "javascript:" not in html.replace("?u=javascript", "")
+    assert "alert(" not in html and "background" not in html
+    assert 'href="https://e.example/?u=javascript"' in html  # a value in a query stays
+    # Values in text stay text: no markup can come from a value.
+    text_only = compile_template("<p>{{a}}</p>", "RICH_TEXT").render({"a": "<b>x</b>"}).html
+    assert text_only == "<p>&lt;b&gt;x&lt;/b&gt;</p>"
