@@ -66,3 +66,19 @@ async def test_readiness_fails_when_the_broker_is_down(koomsg_database_url: str,
         assert ready.json()["broker"].startswith("unreachable")
     finally:
         await runtime.close()
+
+
+async def test_a_deeply_nested_json_body_is_a_400_json_error(http: httpx.AsyncClient) -> None:
+    for depth in (100, 100_000):
+        body = '{"query": "{ me { kind } }", "variables": {"a": ' + "[" * depth + "]" * depth + "}}"
+        answer = await http.post(
+            "/graphql", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400, answer.text
+        assert "nested deeper" in answer.json()["errors"][0]["message"]
+
+
+async def test_a_json_body_over_its_limit_is_refused(http: httpx.AsyncClient) -> None:
+    body = '{"query": "{ me { kind } }", "variables": {"a": "' + "x" * (9 << 20) + '"}}'
+    answer = await http.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 413 and answer.json()["errors"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -65,11 +66,48 @@ class KoomsgGraphQL(GraphQL):  # type: ignore[type-arg]
             )
         await response(scope, receive, send)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON bodies are bounded before and while parsing: size first, then depth (the
+        parser stops at Python's recursion limit, which used to be a 500)."""
+        if len(data) > MAX_JSON_BYTES:
+            raise HTTPException(413, f"a JSON body is at most {MAX_JSON_BYTES >> 20} MiB")
+        try:
+            decoded = json.loads(data)
+        except RecursionError:
+            raise HTTPException(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if json_depth(decoded) > MAX_JSON_DEPTH:
+            raise HTTPException(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return decoded
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse((WEB_DIR / "graphiql.html").read_text())
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
         return Context(self.runtime, bearer=bearer_from_headers(request.headers), request=request)
+
+
+# Above the largest template body (2 MB of HTML, escaped in JSON); uploads are multipart.
+MAX_JSON_BYTES = 8 * 1024 * 1024
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value: object) -> int:
+    """How deeply lists and objects nest in ``value``, without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class BodyLimit:
