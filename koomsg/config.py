@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+# A leaf module like this one: it imports nothing of koomsg.
+from koomsg.core.netguard import Network, parse_networks
+
 BUILTIN_TRANSPORTS = ("outbox", "smtp")
 
 
@@ -41,6 +44,8 @@ class Settings:
     older_secret_keys: tuple[str, ...] = ()
     # Open and click links stop working this many days after the message was sent.
     tracking_token_days: int = 90
+    # Non-public networks koomsg may still connect to for tenants (see core/netguard.py).
+    allowed_private_networks: tuple[Network, ...] = ()
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 4000
@@ -255,6 +260,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         older_secret_keys=keys[1:],
         plugins=plugins,
         tracking_token_days=_positive_int(env, "KOOMSG_TRACKING_TOKEN_DAYS", 90),
+        allowed_private_networks=_networks(env, "KOOMSG_ALLOWED_PRIVATE_NETWORKS"),
         max_query_depth=_positive_int(env, "KOOMSG_MAX_QUERY_DEPTH", 12),
         max_aliases=_positive_int(env, "KOOMSG_MAX_ALIASES", 30),
         max_tokens=_positive_int(env, "KOOMSG_MAX_TOKENS", 4000),
@@ -291,6 +297,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         billing_sweep_interval_seconds=_positive_float(env, "KOOMSG_BILLING_SWEEP_INTERVAL", 60.0),
         extra={k: v for k, v in env.items() if k.startswith("KOOMSG_")},
     )
+
+
+def _networks(env: Mapping[str, str], variable: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(env.get(variable) or "")
+    except ValueError as exc:
+        raise ConfigError(
+            variable, f"expected comma-separated networks such as 10.0.0.0/8: {exc}"
+        ) from None
 
 
 def _dns_name(env: Mapping[str, str], variable: str) -> str:
