@@ -19,7 +19,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from koomsg.core.delivery.models import IdempotencyKey, Message, MessageStatus, SendMethod
-from koomsg.core.errors import BadInput, NotFound
+from koomsg.core.errors import BadInput
 from koomsg.core.idempotency import IDEMPOTENCY_WINDOW, clean_key
 from koomsg.core.ids import new_id
 from koomsg.core.principal import Principal
@@ -34,6 +34,7 @@ from koomsg.core.tasks.service import (
 from koomsg.core.templates.params import parse_params
 from koomsg.core.templates.render import render_subject
 from koomsg.core.templates.service import get_sendable_template
+from koomsg.core.tenancy.ownership import owned
 
 MAX_VALUE = 4096
 
@@ -79,8 +80,9 @@ def param_values(
 
 
 async def _replay(
-    session: AsyncSession, *, enterprise_id: str, key: str, now: datetime
+    session: AsyncSession, *, principal: Principal, key: str, now: datetime
 ) -> Message | None:
+    enterprise_id = principal.require_enterprise()
     entry = (
         await session.exec(
             select(IdempotencyKey).where(
@@ -95,18 +97,21 @@ async def _replay(
         await session.delete(entry)
         await session.flush()
         return None
-    message = await session.get(Message, entry.message_id)
-    if message is None or message.enterprise_id != enterprise_id:
-        raise NotFound(
-            "the message of this idempotency key no longer exists", field="idempotencyKey"
-        )
-    return message
+    return await owned(
+        session,
+        Message,
+        entry.message_id,
+        principal=principal,
+        message="the message of this idempotency key no longer exists",
+        field="idempotencyKey",
+    )
 
 
 async def _claim_key(
-    session: AsyncSession, *, enterprise_id: str, key: str, message_id: str, now: datetime
+    session: AsyncSession, *, principal: Principal, key: str, message_id: str, now: datetime
 ) -> Message | None:
     """Record the key for ``message_id``; a concurrent send that recorded it first wins."""
+    enterprise_id = principal.require_enterprise()
     try:
         async with session.begin_nested():
             session.add(
@@ -116,7 +121,7 @@ async def _claim_key(
             )
             await session.flush()
     except IntegrityError:
-        return await _replay(session, enterprise_id=enterprise_id, key=key, now=now)
+        return await _replay(session, principal=principal, key=key, now=now)
     return None
 
 
@@ -126,7 +131,7 @@ async def send_email(
     enterprise_id = principal.require_enterprise()
     key = clean_key(request.idempotency_key)
     if key is not None:
-        first = await _replay(session, enterprise_id=enterprise_id, key=key, now=now)
+        first = await _replay(session, principal=principal, key=key, now=now)
         if first is not None:
             return first
     template = await get_sendable_template(
@@ -144,7 +149,7 @@ async def send_email(
     message_id = new_id("msg")
     if key is not None:
         winner = await _claim_key(
-            session, enterprise_id=enterprise_id, key=key, message_id=message_id, now=now
+            session, principal=principal, key=key, message_id=message_id, now=now
         )
         if winner is not None:
             return winner
