@@ -18,9 +18,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from koomsg.core.addresses.models import SenderAddress
 from koomsg.core.domains.models import DomainStatus, SenderDomain
 from koomsg.core.domains.service import get_domain
-from koomsg.core.errors import BadInput, Conflict, NotFound, PreconditionFailed
+from koomsg.core.errors import BadInput, Conflict, PreconditionFailed
 from koomsg.core.pagination import Page, paginate
 from koomsg.core.principal import Principal
+from koomsg.core.tenancy.ownership import owned
 
 MAX_PREFIX = 64  # RFC 5321 4.5.3.1.1; email-validator 2.4 lets 65 through
 MAX_ALIAS = 64
@@ -92,10 +93,9 @@ async def create_address(
 async def get_address(
     session: AsyncSession, *, principal: Principal, address_id: str
 ) -> SenderAddress:
-    address = await session.get(SenderAddress, address_id)
-    if address is None or address.enterprise_id != principal.require_enterprise():
-        raise NotFound("no such sender address", field="id")
-    return address
+    return await owned(
+        session, SenderAddress, address_id, principal=principal, message="no such sender address"
+    )
 
 
 async def delete_address(session: AsyncSession, *, principal: Principal, address_id: str) -> str:

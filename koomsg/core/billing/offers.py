@@ -20,6 +20,7 @@ from koomsg.core.errors import BadInput, Conflict, NotFound, PreconditionFailed
 from koomsg.core.idempotency import IDEMPOTENCY_WINDOW, clean_key
 from koomsg.core.ids import new_id
 from koomsg.core.principal import Principal
+from koomsg.core.tenancy.ownership import owned
 
 MAX_QUANTITY = 100
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -215,7 +216,4 @@ async def _replay(
 
 
 async def get_package(session: AsyncSession, *, principal: Principal, package_id: str) -> Package:
-    package = await session.get(Package, package_id)
-    if package is None or package.enterprise_id != principal.require_enterprise():
-        raise NotFound("no such package", field="id")
-    return package
+    return await owned(session, Package, package_id, principal=principal, message="no such package")

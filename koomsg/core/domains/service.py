@@ -27,6 +27,7 @@ from koomsg.core.domains.verify import DnsClient, RecordCheck, ResolverClient, c
 from koomsg.core.errors import Conflict, NotFound, PreconditionFailed
 from koomsg.core.pagination import Page, paginate
 from koomsg.core.principal import Principal
+from koomsg.core.tenancy.ownership import owned
 
 MAX_DOMAINS_PER_ENTERPRISE = 10  # user guide 5.2
 
@@ -154,11 +155,14 @@ async def create_domain(
 async def get_domain(
     session: AsyncSession, *, principal: Principal, domain_id: str, field: str = "id"
 ) -> SenderDomain:
-    domain = await session.get(SenderDomain, domain_id)
-    # Another tenant's domain is indistinguishable from a missing one.
-    if domain is None or domain.enterprise_id != principal.require_enterprise():
-        raise NotFound("no such sender domain", field=field)
-    return domain
+    return await owned(
+        session,
+        SenderDomain,
+        domain_id,
+        principal=principal,
+        message="no such sender domain",
+        field=field,
+    )
 
 
 async def update_domain(

@@ -8,13 +8,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from koomsg.core.errors import BadInput, Conflict, Forbidden, NotFound, ServiceNotEnabled
+from koomsg.core.errors import BadInput, Conflict, Forbidden, ServiceNotEnabled
 from koomsg.core.iam import keys
 from koomsg.core.iam.actions import get_action
 from koomsg.core.iam.models import AccessKey, GroupMember, GroupPolicy, IamGroup, IamUser, Policy
 from koomsg.core.iam.policy import ACTION_ROOT_DECISION, Decision, evaluate, validate_document
 from koomsg.core.principal import Principal, PrincipalKind
 from koomsg.core.tenancy.models import Enterprise
+from koomsg.core.tenancy.ownership import owned
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@ ")
 
@@ -59,26 +60,22 @@ async def create_policy(
     return await _insert(session, policy, "a policy")
 
 
-async def _own(
-    session: AsyncSession, model: Any, ident: str, principal: Principal, field: str
-) -> Any:
-    row = await session.get(model, ident)
-    # Another tenant's object is indistinguishable from a missing one.
-    if row is None or row.enterprise_id != principal.require_enterprise():
-        raise NotFound(f"no such {model.__tablename__.replace('iam_', '')}", field=field)
-    return row
-
-
 async def get_user(session: AsyncSession, *, principal: Principal, user_id: str) -> IamUser:
-    return await _own(session, IamUser, user_id, principal, "userId")  # type: ignore[no-any-return]
+    return await owned(
+        session, IamUser, user_id, principal=principal, message="no such user", field="userId"
+    )
 
 
 async def get_group(session: AsyncSession, *, principal: Principal, group_id: str) -> IamGroup:
-    return await _own(session, IamGroup, group_id, principal, "groupId")  # type: ignore[no-any-return]
+    return await owned(
+        session, IamGroup, group_id, principal=principal, message="no such group", field="groupId"
+    )
 
 
 async def get_policy(session: AsyncSession, *, principal: Principal, policy_id: str) -> Policy:
-    return await _own(session, Policy, policy_id, principal, "policyId")  # type: ignore[no-any-return]
+    return await owned(
+        session, Policy, policy_id, principal=principal, message="no such policy", field="policyId"
+    )
 
 
 async def add_user_to_group(

@@ -26,7 +26,7 @@ from koomsg.core.clock import as_utc
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.delivery.service import start_task
 from koomsg.core.domains.models import DomainStatus, SenderDomain
-from koomsg.core.errors import BadInput, Conflict, NotFound, PreconditionFailed
+from koomsg.core.errors import BadInput, Conflict, PreconditionFailed
 from koomsg.core.ids import new_id
 from koomsg.core.pagination import Page, paginate
 from koomsg.core.principal import Principal
@@ -47,6 +47,7 @@ from koomsg.core.tasks.uploads import UploadStore
 from koomsg.core.templates.models import Template
 from koomsg.core.templates.params import validate_subject
 from koomsg.core.templates.service import get_sendable_template
+from koomsg.core.tenancy.ownership import owned
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,14 @@ async def sendable_sender(
     session: AsyncSession, *, principal: Principal, address_id: str
 ) -> tuple[SenderAddress, SenderDomain]:
     """The caller's sender address and its domain, which must have passed verification."""
-    address = await session.get(SenderAddress, address_id)
-    if address is None or address.enterprise_id != principal.require_enterprise():
-        raise NotFound("no such sender address", field="senderAddressId")
+    address = await owned(
+        session,
+        SenderAddress,
+        address_id,
+        principal=principal,
+        message="no such sender address",
+        field="senderAddressId",
+    )
     domain = await session.get(SenderDomain, address.domain_id)
     if domain is None or domain.status != DomainStatus.VERIFICATION_PASSED:
         name = domain.name if domain else "?"
@@ -315,10 +321,14 @@ def request_import(task: SendingTask) -> None:
 async def get_task(
     session: AsyncSession, *, principal: Principal, task_id: str, field: str = "id"
 ) -> SendingTask:
-    task = await session.get(SendingTask, task_id)
-    if task is None or task.enterprise_id != principal.require_enterprise():
-        raise NotFound("no such sending task", field=field)
-    return task
+    return await owned(
+        session,
+        SendingTask,
+        task_id,
+        principal=principal,
+        message="no such sending task",
+        field=field,
+    )
 
 
 async def cancel_task(

@@ -22,7 +22,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from koomsg.core.delivery.models import IdempotencyKey, Message, MessageStatus, SendMethod
-from koomsg.core.errors import BadInput, Conflict, NotFound
+from koomsg.core.errors import BadInput, Conflict
 from koomsg.core.idempotency import IDEMPOTENCY_WINDOW, clean_key
 from koomsg.core.ids import new_id
 from koomsg.core.principal import Principal
@@ -37,6 +37,7 @@ from koomsg.core.tasks.service import (
 from koomsg.core.templates.params import MAX_PARAM_VALUE, parse_params
 from koomsg.core.templates.render import compile_template, render_subject, too_big
 from koomsg.core.templates.service import get_sendable_template
+from koomsg.core.tenancy.ownership import owned
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,9 @@ def request_hash(request: EmailRequest) -> str:
 
 
 async def _replay(
-    session: AsyncSession, *, enterprise_id: str, key: str, digest: str, now: datetime
+    session: AsyncSession, *, principal: Principal, key: str, digest: str, now: datetime
 ) -> Message | None:
+    enterprise_id = principal.require_enterprise()
     entry = (
         await session.exec(
             select(IdempotencyKey).where(
@@ -117,24 +119,27 @@ async def _replay(
             "recipient or params): use a new key for a new email",
             field="idempotencyKey",
         )
-    message = await session.get(Message, entry.message_id)
-    if message is None or message.enterprise_id != enterprise_id:
-        raise NotFound(
-            "the message of this idempotency key no longer exists", field="idempotencyKey"
-        )
-    return message
+    return await owned(
+        session,
+        Message,
+        entry.message_id,
+        principal=principal,
+        message="the message of this idempotency key no longer exists",
+        field="idempotencyKey",
+    )
 
 
 async def _claim_key(
     session: AsyncSession,
     *,
-    enterprise_id: str,
+    principal: Principal,
     key: str,
     digest: str,
     message_id: str,
     now: datetime,
 ) -> Message | None:
     """Record the key for ``message_id``; a concurrent send that recorded it first wins."""
+    enterprise_id = principal.require_enterprise()
     try:
         async with session.begin_nested():
             session.add(
@@ -148,7 +153,7 @@ async def _claim_key(
             )
             await session.flush()
     except IntegrityError:
-        return await _replay(session, enterprise_id=enterprise_id, key=key, digest=digest, now=now)
+        return await _replay(session, principal=principal, key=key, digest=digest, now=now)
     return None
 
 
@@ -159,7 +164,7 @@ async def send_email(
     key = clean_key(request.idempotency_key)
     digest = request_hash(request)
     if key is not None:
-        first = await _replay(session, enterprise_id=enterprise_id, key=key, digest=digest, now=now)
+        first = await _replay(session, principal=principal, key=key, digest=digest, now=now)
         if first is not None:
             return first
     template = await get_sendable_template(
@@ -181,7 +186,7 @@ async def send_email(
     if key is not None:
         winner = await _claim_key(
             session,
-            enterprise_id=enterprise_id,
+            principal=principal,
             key=key,
             digest=digest,
             message_id=message_id,

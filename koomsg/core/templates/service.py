@@ -12,7 +12,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from koomsg.core.clock import utcnow
-from koomsg.core.errors import BadInput, NotFound, PreconditionFailed
+from koomsg.core.errors import BadInput, PreconditionFailed
 from koomsg.core.pagination import Page, paginate
 from koomsg.core.principal import Principal
 from koomsg.core.templates.content import MAX_NAME, HtmlFile, clean_name, prepare_body
@@ -27,6 +27,7 @@ from koomsg.core.templates.public import (
 )
 from koomsg.core.templates.render import compile_template, render_subject, too_big
 from koomsg.core.templates.review import review_by_policy
+from koomsg.core.tenancy.ownership import owned
 from koomsg.plugins.types import PublicTemplate
 
 DeleteGuard = Callable[[AsyncSession, str], Awaitable[None]]
@@ -62,27 +63,21 @@ class RenderedEmail:
     text: str
 
 
-async def _own(
-    session: AsyncSession, principal: Principal, template_id: str, field: str
-) -> Template:
-    template = await session.get(Template, template_id)
-    # Another tenant's template is indistinguishable from a missing one.
-    if template is None or template.enterprise_id != principal.require_enterprise():
-        raise NotFound("no such template", field=field)
-    return template
-
-
 async def get_template(
-    session: AsyncSession, *, principal: Principal, template_id: str
+    session: AsyncSession, *, principal: Principal, template_id: str, field: str = "id"
 ) -> Template:
-    return await _own(session, principal, template_id, "id")
+    return await owned(
+        session, Template, template_id, principal=principal, message="no such template", field=field
+    )
 
 
 async def get_sendable_template(
     session: AsyncSession, *, principal: Principal, template_id: str
 ) -> Template:
     """The template a task or an API send uses: the caller's own, and APPROVED."""
-    template = await _own(session, principal, template_id, "templateId")
+    template = await get_template(
+        session, principal=principal, template_id=template_id, field="templateId"
+    )
     if template.status != TemplateStatus.APPROVED:
         raise PreconditionFailed(
             f"only approved templates can be used to send; this one is {template.status}",
@@ -132,7 +127,7 @@ async def update_template(
     support_unsubscribe: bool | None = None,
 ) -> Template:
     """Change what is given; the edited template is reviewed again."""
-    template = await _own(session, principal, template_id, "id")
+    template = await get_template(session, principal=principal, template_id=template_id)
     clean = clean_name(name) if name is not None else template.name
     new_type = BodyType(body_type) if body_type is not None else BodyType(template.body_type)
     if body is None and html_file is None:
@@ -175,7 +170,7 @@ async def copy_template(
     if is_public_id(template_id):
         source = get_public(public, template_id)
     else:
-        source = await _own(session, principal, template_id, "id")
+        source = await get_template(session, principal=principal, template_id=template_id)
     template = Template(
         enterprise_id=enterprise_id,
         name=_copy_name(name, source.name),
@@ -192,7 +187,7 @@ async def copy_template(
 
 
 async def delete_template(session: AsyncSession, *, principal: Principal, template_id: str) -> str:
-    template = await _own(session, principal, template_id, "id")
+    template = await get_template(session, principal=principal, template_id=template_id)
     for guard in TEMPLATE_DELETE_GUARDS:
         await guard(session, template.id)
     await session.delete(template)
@@ -277,7 +272,7 @@ async def preview_template(
         if subject is None:
             subject = source.subject or None
     else:
-        source = await _own(session, principal, template_id, "id")
+        source = await get_template(session, principal=principal, template_id=template_id)
     values = _sample_values(list(source.params), params)
     rendered_subject = None
     if subject is not None:
