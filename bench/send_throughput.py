@@ -249,7 +249,7 @@ async def prepare(env: dict[str, str], count: int) -> Prepared:
                 .one()
             )
             content = await build_content(session, settings=settings, message=sample)
-        size = len(build_envelope(runtime, content, sample).data)
+        size = len(build_envelope(settings, content, sample).data)
     finally:
         await runtime.close()
     return Prepared(task_id, size)

@@ -78,11 +78,11 @@ async def drain(runtime: Runtime, *, now: datetime | None = None, rounds: int = 
     reports = []
     for _ in range(rounds):
         batches: list[tuple[str, list[str]]] = []
-        await dispatch_due(runtime, enqueue=_collector(batches), now=now)
+        await dispatch_due(runtime.delivery, enqueue=_collector(batches), now=now)
         if not batches:
             break
         for token, ids in batches:
-            reports.append(await deliver_batch(runtime, token=token, message_ids=ids))
+            reports.append(await deliver_batch(runtime.delivery, token=token, message_ids=ids))
     return reports
 
 

@@ -36,6 +36,7 @@ from koomsg.config import Settings
 from koomsg.core.clock import utcnow
 from koomsg.core.delivery.bounces import is_hard_bounce
 from koomsg.core.delivery.content import Content, build_content, content_key
+from koomsg.core.delivery.context import DeliveryContext
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.delivery.service import complete_task_if_done
 from koomsg.core.domains.dkim import sign
@@ -55,7 +56,6 @@ from koomsg.plugins.types import (
     MessageEvent,
     MessageOutcome,
 )
-from koomsg.runtime import Runtime
 
 log = logging.getLogger(__name__)
 MESSAGE = Message.__table__  # type: ignore[attr-defined]
@@ -64,14 +64,14 @@ Enqueue = Callable[[str, list[str]], None]
 
 # ------------------------------------------------------------------ dispatch
 async def dispatch_due(
-    runtime: Runtime, *, enqueue: Enqueue, now: datetime | None = None, limit: int = 5000
+    context: DeliveryContext, *, enqueue: Enqueue, now: datetime | None = None, limit: int = 5000
 ) -> int:
     """Enqueue due rows in batches; returns how many rows were dispatched."""
     now = now or utcnow()
-    settings = runtime.settings
+    settings = context.settings
     token = secrets.token_hex(8)
     claimed: list[Any] = []
-    async with runtime.db.transaction() as session:
+    async with context.db.transaction() as session:
         postgres = session.bind.dialect.name == "postgresql"  # type: ignore[union-attr]
         sending = (
             await session.execute(
@@ -151,17 +151,19 @@ class BatchReport:
     outcomes: dict[str, MessageStatus] = field(default_factory=dict)
 
 
-async def deliver_batch(runtime: Runtime, *, token: str, message_ids: Sequence[str]) -> BatchReport:
+async def deliver_batch(
+    context: DeliveryContext, *, token: str, message_ids: Sequence[str]
+) -> BatchReport:
     """Send one batch; safe to run twice (the second run claims nothing)."""
     now = utcnow()
     report = BatchReport()
-    async with runtime.db.transaction() as session:
-        messages = await _claim(session, runtime, token, message_ids, now)
+    async with context.db.transaction() as session:
+        messages = await _claim(session, context, token, message_ids, now)
     report.claimed = len(messages)
     if not messages:
         return report
-    async with runtime.db.session() as session:
-        content = await _content(runtime, session, messages[0])
+    async with context.db.session() as session:
+        content = await _content(context, session, messages[0])
         enterprise = await session.get(Enterprise, content.enterprise_id)
         suppressed = await suppressed_among(
             session, enterprise_id=content.enterprise_id, addresses=[m.recipient for m in messages]
@@ -184,7 +186,7 @@ async def deliver_batch(runtime: Runtime, *, token: str, message_ids: Sequence[s
             )
         else:
             sendable.append(message)
-    reservation = await _reserve(runtime, info, sendable)
+    reservation = await _reserve(context, info, sendable)
     allowed = (
         set(reservation.allowed_message_ids or [m.id for m in sendable])
         if reservation.allowed
@@ -195,17 +197,21 @@ async def deliver_batch(runtime: Runtime, *, token: str, message_ids: Sequence[s
     outcomes.extend(
         Outcome(m, MessageStatus.REJECTED, refusal) for m in sendable if m.id not in allowed
     )
-    to_send = await _renew_lease(runtime, token, to_send)
-    outcomes.extend(await _send_all(runtime, content, to_send))
-    await _record(runtime, token, outcomes, info, reservation)
+    to_send = await _renew_lease(context, token, to_send)
+    outcomes.extend(await _send_all(context, content, to_send))
+    await _record(context, token, outcomes, info, reservation)
     report.outcomes = {o.message.id: o.status for o in outcomes}
     return report
 
 
 async def _claim(
-    session: AsyncSession, runtime: Runtime, token: str, message_ids: Sequence[str], now: datetime
+    session: AsyncSession,
+    context: DeliveryContext,
+    token: str,
+    message_ids: Sequence[str],
+    now: datetime,
 ) -> list[Message]:
-    lease_until = now + timedelta(seconds=runtime.settings.lease_seconds)
+    lease_until = now + timedelta(seconds=context.settings.lease_seconds)
     claimed_ids = (
         (
             await session.execute(
@@ -237,7 +243,9 @@ async def _claim(
     return sorted(rows, key=lambda m: m.id)
 
 
-async def _renew_lease(runtime: Runtime, token: str, messages: list[Message]) -> list[Message]:
+async def _renew_lease(
+    context: DeliveryContext, token: str, messages: list[Message]
+) -> list[Message]:
     """The rows of ``messages`` this batch still holds, their lease renewed for the sending.
 
     Content, suppression and billing come between claim and send and can outlast the
@@ -248,7 +256,7 @@ async def _renew_lease(runtime: Runtime, token: str, messages: list[Message]) ->
     if not messages:
         return messages
     now = utcnow()
-    async with runtime.db.transaction() as session:
+    async with context.db.transaction() as session:
         held = set(
             (
                 await session.execute(
@@ -258,7 +266,7 @@ async def _renew_lease(runtime: Runtime, token: str, messages: list[Message]) ->
                         MESSAGE.c.status == MessageStatus.SENDING,
                         MESSAGE.c.lease_token == token,
                     )
-                    .values(lease_until=now + timedelta(seconds=runtime.settings.lease_seconds))
+                    .values(lease_until=now + timedelta(seconds=context.settings.lease_seconds))
                     .returning(MESSAGE.c.id)
                 )
             )
@@ -270,38 +278,34 @@ async def _renew_lease(runtime: Runtime, token: str, messages: list[Message]) ->
     return [m for m in messages if m.id in held]
 
 
-async def _content(runtime: Runtime, session: AsyncSession, message: Message) -> Content:
-    cache: dict[str, Content] = runtime.extras.setdefault("delivery_content", {})
+async def _content(context: DeliveryContext, session: AsyncSession, message: Message) -> Content:
     key = content_key(message)
-    cached = cache.get(key)
+    cached = context.content.get(key)
     if cached is None or not cached.fresh:
-        if len(cache) > 256:
-            cache.clear()
-        cached = cache[key] = await build_content(
-            session, settings=runtime.settings, message=message
-        )
+        cached = await build_content(session, settings=context.settings, message=message)
+        context.content.put(key, cached)
     return cached
 
 
 async def _reserve(
-    runtime: Runtime, enterprise: EnterpriseInfo, messages: list[Message]
+    context: DeliveryContext, enterprise: EnterpriseInfo, messages: list[Message]
 ) -> BillingReservation:
     if not messages:
         return BillingReservation(allowed=True, allowed_message_ids=[])
     answer = await call_first(
-        runtime.plugins,
+        context.plugins,
         "koomsg_billing_reserve",
         enterprise=enterprise,
         count=len(messages),
         message_ids=[m.id for m in messages],
-        context=runtime,
+        context=context,
     )
     return answer if isinstance(answer, BillingReservation) else BillingReservation(allowed=True)
 
 
-def build_envelope(runtime: Runtime, content: Content, message: Message) -> Envelope:
+def build_envelope(settings: Settings, content: Content, message: Message) -> Envelope:
     return _envelope(
-        runtime.settings, content, message.id, message.recipient, message.subject, message.params
+        settings, content, message.id, message.recipient, message.subject, message.params
     )
 
 
@@ -415,9 +419,11 @@ async def _build(
     return _build_rows(settings, content, rows)
 
 
-async def _send_all(runtime: Runtime, content: Content, messages: list[Message]) -> list[Outcome]:
-    transport = runtime.transport
-    settings = runtime.settings
+async def _send_all(
+    context: DeliveryContext, content: Content, messages: list[Message]
+) -> list[Outcome]:
+    transport = context.transport
+    settings = context.settings
 
     async def one(message: Message, built: Built) -> Outcome:
         if isinstance(built, str):
@@ -498,7 +504,7 @@ def _outcome(settings: Any, message: Message, result: DeliveryResult) -> Outcome
 
 
 async def _record(
-    runtime: Runtime,
+    context: DeliveryContext,
     token: str,
     outcomes: list[Outcome],
     enterprise: EnterpriseInfo,
@@ -537,7 +543,7 @@ async def _record(
             changed_at=now,
         )
     )
-    async with runtime.db.transaction() as session:
+    async with context.db.transaction() as session:
         if rows:
             await session.execute(statement, rows)
         for o in outcomes:
@@ -551,7 +557,7 @@ async def _record(
                     message_id=o.message.id,
                 )
         await call_first(
-            runtime.plugins,
+            context.plugins,
             "koomsg_billing_settle",
             enterprise=enterprise,
             reservation=reservation,
@@ -565,7 +571,7 @@ async def _record(
     for status, count in Counter(str(o.status) for o in outcomes).items():
         MESSAGES.labels(status).inc(count)
     emit_events(
-        runtime,
+        context,
         [
             MessageEvent(
                 kind="status",
@@ -585,9 +591,9 @@ async def _record(
 _background: set[asyncio.Task[None]] = set()
 
 
-def emit_events(runtime: Runtime, events: list[MessageEvent]) -> None:
+def emit_events(context: DeliveryContext, events: list[MessageEvent]) -> None:
     """Tell observers, off the send path: a failing observer is logged, never felt."""
-    callers = runtime.plugins.hook.koomsg_message_event.get_hookimpls()
+    callers = context.plugins.hook.koomsg_message_event.get_hookimpls()
     if not events or not callers:
         return
 
@@ -607,10 +613,10 @@ def emit_events(runtime: Runtime, events: list[MessageEvent]) -> None:
 
 
 # ------------------------------------------------------------------ sweeping
-async def sweep(runtime: Runtime, *, now: datetime | None = None) -> dict[str, int]:
+async def sweep(context: DeliveryContext, *, now: datetime | None = None) -> dict[str, int]:
     """Recover from crashes: expired leases go back to TO_SEND; finished tasks complete."""
     now = now or utcnow()
-    async with runtime.db.transaction() as session:
+    async with context.db.transaction() as session:
         released = (
             await session.execute(
                 update(MESSAGE)

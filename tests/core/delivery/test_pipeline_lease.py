@@ -23,7 +23,9 @@ async def test_a_batch_whose_lease_ran_out_before_sending_sends_nothing(
     setup = await sendable_setup(api, runtime)
     task = await make_task(runtime, setup, enterprise.id, ["a@example.net", "b@example.net"])
     batches: list[tuple[str, list[str]]] = []
-    await pipeline.dispatch_due(runtime, enqueue=lambda token, ids: batches.append((token, ids)))
+    await pipeline.dispatch_due(
+        runtime.delivery, enqueue=lambda token, ids: batches.append((token, ids))
+    )
     [(token, ids)] = batches
 
     sent: list[str] = []
@@ -40,11 +42,11 @@ async def test_a_batch_whose_lease_ran_out_before_sending_sends_nothing(
 
     async def slow_reserve(*args: Any, **kwargs: Any) -> Any:
         # While the batch waits here its lease runs out and the sweeper takes the rows back.
-        assert (await pipeline.sweep(runtime, now=after_lease))["released"] == 2
+        assert (await pipeline.sweep(runtime.delivery, now=after_lease))["released"] == 2
         return await reserve(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "_reserve", slow_reserve)
-    report = await pipeline.deliver_batch(runtime, token=token, message_ids=ids)
+    report = await pipeline.deliver_batch(runtime.delivery, token=token, message_ids=ids)
     assert report.claimed == 2 and report.outcomes == {}
     assert sent == []
 

@@ -136,7 +136,7 @@ async def test_scheduled_task_waits_and_suppressed_recipient_is_rejected(
     from koomsg.core.delivery.pipeline import dispatch_due
 
     enqueued: list[list[str]] = []
-    await dispatch_due(runtime, enqueue=lambda token, ids: enqueued.append(ids))
+    await dispatch_due(runtime.delivery, enqueue=lambda token, ids: enqueued.append(ids))
     assert enqueued == []
 
 
