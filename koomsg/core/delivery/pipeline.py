@@ -46,7 +46,7 @@ from koomsg.core.tasks.models import SendingTask, TaskStatus
 from koomsg.core.tenancy.models import Enterprise
 from koomsg.core.tracking.links import instrument_html, link_base, unsubscribe_url
 from koomsg.metrics import MESSAGES
-from koomsg.plugins.manager import call_first
+from koomsg.plugins.manager import call_first, emit_events
 from koomsg.plugins.types import (
     BillingReservation,
     DeliveryResult,
@@ -571,7 +571,7 @@ async def _record(
     for status, count in Counter(str(o.status) for o in outcomes).items():
         MESSAGES.labels(status).inc(count)
     emit_events(
-        context,
+        context.plugins,
         [
             MessageEvent(
                 kind="status",
@@ -585,31 +585,6 @@ async def _record(
             for o in outcomes
         ],
     )
-
-
-# ------------------------------------------------------------------ events
-_background: set[asyncio.Task[None]] = set()
-
-
-def emit_events(context: DeliveryContext, events: list[MessageEvent]) -> None:
-    """Tell observers, off the send path: a failing observer is logged, never felt."""
-    callers = context.plugins.hook.koomsg_message_event.get_hookimpls()
-    if not events or not callers:
-        return
-
-    async def notify() -> None:
-        for event in events:
-            for impl in callers:
-                try:
-                    result = impl.function(event=event)
-                    if asyncio.iscoroutine(result):
-                        await result
-                except Exception:
-                    log.exception("message event observer %s failed", impl.plugin_name)
-
-    task = asyncio.get_running_loop().create_task(notify())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
 
 
 # ------------------------------------------------------------------ sweeping
