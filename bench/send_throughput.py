@@ -159,9 +159,9 @@ async def prepare(env: dict[str, str], count: int) -> Prepared:
     from koomsg.config import load_settings
     from koomsg.core.addresses.service import create_address
     from koomsg.core.clock import utcnow
+    from koomsg.core.delivery.batch import build_envelope
     from koomsg.core.delivery.content import build_content
     from koomsg.core.delivery.models import Message
-    from koomsg.core.delivery.pipeline import build_envelope
     from koomsg.core.domains.models import DomainStatus, SenderDomain
     from koomsg.core.domains.service import create_domain
     from koomsg.core.principal import Principal, PrincipalKind

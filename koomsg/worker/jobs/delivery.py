@@ -1,8 +1,8 @@
-"""Delivery's actor and periodic jobs: thin wrappers over core/delivery/pipeline.py."""
+"""Delivery's actor and periodic jobs: thin wrappers over core/delivery/batch.py."""
 
 from __future__ import annotations
 
-from koomsg.core.delivery.pipeline import deliver_batch, dispatch_due, sweep
+from koomsg.core.delivery.batch import deliver_batch, dispatch_due, sweep
 from koomsg.runtime import Runtime
 from koomsg.worker.actors import koomsg_actor, worker_runtime
 from koomsg.worker.periodic import periodic

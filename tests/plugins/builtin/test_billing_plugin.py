@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from koomsg.core.billing.models import LedgerEntry
+from koomsg.core.delivery.batch import deliver_batch
 from koomsg.core.delivery.models import Message, MessageStatus
-from koomsg.core.delivery.pipeline import deliver_batch
 from koomsg.core.ids import new_id
 from koomsg.plugins import hookimpl
 from koomsg.plugins.types import BillingReservation
