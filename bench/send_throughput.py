@@ -159,7 +159,7 @@ async def prepare(env: dict[str, str], count: int) -> Prepared:
     from koomsg.config import load_settings
     from koomsg.core.addresses.service import create_address
     from koomsg.core.clock import utcnow
-    from koomsg.core.delivery.batch import build_envelope
+    from koomsg.core.delivery.build import build_envelope
     from koomsg.core.delivery.content import build_content
     from koomsg.core.delivery.models import Message
     from koomsg.core.domains.models import DomainStatus, SenderDomain

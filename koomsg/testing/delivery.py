@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from koomsg.core.clock import utcnow
-from koomsg.core.delivery.batch import deliver_batch, dispatch_due
+from koomsg.core.delivery.batch import deliver_batch
+from koomsg.core.delivery.dispatch import dispatch_due
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.delivery.service import start_task
 from koomsg.core.tasks.models import SendingTask, SendingType, TaskStatus

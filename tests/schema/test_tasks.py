@@ -364,7 +364,7 @@ async def test_scheduled_task_starts_after_a_restart(
     assert task["status"] == "SCHEDULED" and task["counts"]["toSend"] == 1
     assert await start_due_tasks(runtime.db) == 0  # not due yet
     # Its messages are not dispatched while the task waits for its time.
-    from koomsg.core.delivery.batch import dispatch_due
+    from koomsg.core.delivery.dispatch import dispatch_due
 
     enqueued: list[list[str]] = []
     await dispatch_due(runtime.delivery, enqueue=lambda token, ids: enqueued.append(ids))

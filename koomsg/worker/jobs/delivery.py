@@ -1,8 +1,10 @@
-"""Delivery's actor and periodic jobs: thin wrappers over core/delivery/batch.py."""
+"""Delivery's actor and periodic jobs: thin wrappers over core/delivery (batch, dispatch, sweep)."""
 
 from __future__ import annotations
 
-from koomsg.core.delivery.batch import deliver_batch, dispatch_due, sweep
+from koomsg.core.delivery.batch import deliver_batch
+from koomsg.core.delivery.dispatch import dispatch_due
+from koomsg.core.delivery.sweep import sweep
 from koomsg.runtime import Runtime
 from koomsg.worker.actors import koomsg_actor, worker_runtime
 from koomsg.worker.periodic import periodic

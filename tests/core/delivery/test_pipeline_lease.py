@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from koomsg.core.delivery import batch
+from koomsg.core.delivery.dispatch import dispatch_due
 from koomsg.core.delivery.models import MessageStatus
+from koomsg.core.delivery.sweep import sweep
 from koomsg.runtime import Runtime
 from koomsg.testing.delivery import drain, later, make_task, statuses
 from koomsg.testing.plugin import Api, EnterpriseHandle, sendable_setup
@@ -23,9 +25,7 @@ async def test_a_batch_whose_lease_ran_out_before_sending_sends_nothing(
     setup = await sendable_setup(api, runtime)
     task = await make_task(runtime, setup, enterprise.id, ["a@example.net", "b@example.net"])
     batches: list[tuple[str, list[str]]] = []
-    await batch.dispatch_due(
-        runtime.delivery, enqueue=lambda token, ids: batches.append((token, ids))
-    )
+    await dispatch_due(runtime.delivery, enqueue=lambda token, ids: batches.append((token, ids)))
     [(token, ids)] = batches
 
     sent: list[str] = []
@@ -42,7 +42,7 @@ async def test_a_batch_whose_lease_ran_out_before_sending_sends_nothing(
 
     async def slow_reserve(*args: Any, **kwargs: Any) -> Any:
         # While the batch waits here its lease runs out and the sweeper takes the rows back.
-        assert (await batch.sweep(runtime.delivery, now=after_lease))["released"] == 2
+        assert (await sweep(runtime.delivery, now=after_lease))["released"] == 2
         return await reserve(*args, **kwargs)
 
     monkeypatch.setattr(batch, "_reserve", slow_reserve)

@@ -12,8 +12,10 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from koomsg.core.delivery.batch import _claim, deliver_batch, dispatch_due, sweep
+from koomsg.core.delivery.batch import _claim, deliver_batch
+from koomsg.core.delivery.dispatch import dispatch_due
 from koomsg.core.delivery.models import MessageStatus
+from koomsg.core.delivery.sweep import sweep
 from koomsg.core.domains.dkim import txt_value
 from koomsg.core.domains.models import DkimKey
 from koomsg.core.recipients.models import Suppression, SuppressionReason
