@@ -159,9 +159,9 @@ async def prepare(env: dict[str, str], count: int) -> Prepared:
     from koomsg.config import load_settings
     from koomsg.core.addresses.service import create_address
     from koomsg.core.clock import utcnow
+    from koomsg.core.delivery.build import build_envelope
     from koomsg.core.delivery.content import build_content
     from koomsg.core.delivery.models import Message
-    from koomsg.core.delivery.pipeline import build_envelope
     from koomsg.core.domains.models import DomainStatus, SenderDomain
     from koomsg.core.domains.service import create_domain
     from koomsg.core.principal import Principal, PrincipalKind
@@ -249,7 +249,7 @@ async def prepare(env: dict[str, str], count: int) -> Prepared:
                 .one()
             )
             content = await build_content(session, settings=settings, message=sample)
-        size = len(build_envelope(runtime, content, sample).data)
+        size = len(build_envelope(settings, content, sample).data)
     finally:
         await runtime.close()
     return Prepared(task_id, size)

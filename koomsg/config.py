@@ -64,7 +64,7 @@ class Settings:
     dmarc_target: str = ""
     tracking_target: str = ""
     mx_host: str = ""
-    # The delivery pipeline (core/delivery/pipeline.py): messages per broker
+    # The delivery pipeline (core/delivery/): messages per broker
     # message, how long a worker may hold a claimed row, how long an enqueued
     # batch may go unclaimed before it is enqueued again, and the retry
     # schedule (exponential from min to max, giving up after max age).

@@ -14,6 +14,7 @@ import pluggy
 
 from koomsg.config import Settings, check_transport
 from koomsg.core.db import Database
+from koomsg.core.delivery.context import DeliveryContext
 from koomsg.plugins.manager import call_all, make_manager
 from koomsg.plugins.types import PublicTemplate, Transport
 
@@ -24,8 +25,17 @@ class Runtime:
     db: Database
     plugins: pluggy.PluginManager
     broker: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
     _transport: Transport | None = None
+    # What the delivery core is handed; one per runtime so its content cache outlives a batch.
+    delivery: DeliveryContext = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.delivery = DeliveryContext(
+            db=self.db,
+            settings=self.settings,
+            plugins=self.plugins,
+            resolve_transport=lambda: self.transport,
+        )
 
     @classmethod
     def build(

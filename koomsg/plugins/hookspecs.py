@@ -23,6 +23,7 @@ from koomsg.plugins import hookspec
 
 if TYPE_CHECKING:
     from koomsg.config import Settings
+    from koomsg.core.delivery.context import DeliveryContext
     from koomsg.plugins.types import (
         BillingReservation,
         EnterpriseInfo,
@@ -73,7 +74,7 @@ def koomsg_review_template(
 
 @hookspec(firstresult=True)
 def koomsg_billing_reserve(
-    enterprise: EnterpriseInfo, count: int, message_ids: Sequence[str], context: Any
+    enterprise: EnterpriseInfo, count: int, message_ids: Sequence[str], context: DeliveryContext
 ) -> BillingReservation | None:
     """Reserve the right to send ``count`` messages before a batch goes out.
 
@@ -82,8 +83,9 @@ def koomsg_billing_reserve(
     :param enterprise: the sending enterprise.
     :param count: how many messages the batch will send.
     :param message_ids: their ids (stable across retries: charge each once).
-    :param context: the process's ``koomsg.runtime.Runtime`` (``.db``,
-        ``.settings``). No transaction is open: a plugin that writes opens its
+    :param context: the worker's ``koomsg.core.delivery.context.DeliveryContext``:
+        ``.db`` (the ``Database``), ``.settings``, ``.plugins`` and
+        ``.transport``. No transaction is open: a plugin that writes opens its
         own (``context.db.transaction()``), committed before the batch is sent.
         External billing plugins can ignore it.
     :return: a ``BillingReservation``; ``allowed=False`` makes the messages

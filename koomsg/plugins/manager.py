@@ -1,4 +1,4 @@
-"""Loading plugins and calling hooks, async-aware.
+"""Loading plugins and calling hooks, async-aware; telling observers off the caller's path.
 
 Built-ins first, then entry points of the group ``koomsg``, then the modules
 named in ``KOOMSG_PLUGINS``: pluggy calls the last registered first, so
@@ -8,15 +8,19 @@ naming it; a misspelled hook implementation is caught by ``check_pending``.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from koomsg.plugins import PROJECT, hookspecs
+
+if TYPE_CHECKING:
+    from koomsg.plugins.types import MessageEvent
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +98,33 @@ async def call_all(manager: pluggy.PluginManager, hook_name: str, **kwargs: Any)
         if result is not None:
             results.append(result)
     return results
+
+
+# Observers' tasks, held so the event loop does not drop them half way.
+_background: set[asyncio.Task[None]] = set()
+
+
+def emit_events(manager: pluggy.PluginManager, events: Sequence[MessageEvent]) -> None:
+    """Tell ``koomsg_message_event`` observers, off the caller's path.
+
+    Returns at once: the observers run in a task on the running event loop, every
+    event to every implementation in turn, async ones awaited. A failing observer
+    is logged and never felt by the caller or by the other observers.
+    """
+    callers = manager.hook.koomsg_message_event.get_hookimpls()
+    if not events or not callers:
+        return
+
+    async def notify() -> None:
+        for event in events:
+            for impl in callers:
+                try:
+                    result = impl.function(event=event)
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:
+                    log.exception("message event observer %s failed", impl.plugin_name)
+
+    task = asyncio.get_running_loop().create_task(notify())
+    _background.add(task)
+    task.add_done_callback(_background.discard)

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from koomsg.core.clock import utcnow
+from koomsg.core.delivery.batch import deliver_batch
+from koomsg.core.delivery.dispatch import dispatch_due
 from koomsg.core.delivery.models import Message, MessageStatus
-from koomsg.core.delivery.pipeline import deliver_batch, dispatch_due
 from koomsg.core.delivery.service import start_task
 from koomsg.core.tasks.models import SendingTask, SendingType, TaskStatus
 from koomsg.runtime import Runtime
@@ -78,11 +79,11 @@ async def drain(runtime: Runtime, *, now: datetime | None = None, rounds: int = 
     reports = []
     for _ in range(rounds):
         batches: list[tuple[str, list[str]]] = []
-        await dispatch_due(runtime, enqueue=_collector(batches), now=now)
+        await dispatch_due(runtime.delivery, enqueue=_collector(batches), now=now)
         if not batches:
             break
         for token, ids in batches:
-            reports.append(await deliver_batch(runtime, token=token, message_ids=ids))
+            reports.append(await deliver_batch(runtime.delivery, token=token, message_ids=ids))
     return reports
 
 

@@ -17,10 +17,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from koomsg.core.clock import utcnow
-from koomsg.core.delivery.pipeline import emit_events
 from koomsg.core.errors import NotFound
 from koomsg.core.tracking import service
 from koomsg.core.tracking.links import PIXEL_GIF, is_web_url
+from koomsg.plugins.manager import emit_events
 from koomsg.plugins.types import MessageEvent
 from koomsg.runtime import Runtime
 
@@ -74,7 +74,7 @@ def tracking_routes(runtime: Runtime) -> list[Route]:
         if result is None:
             return _not_found()
         if not result.expired:
-            emit_events(runtime, [_event("open", result)])
+            emit_events(runtime.plugins, [_event("open", result)])
         return Response(PIXEL_GIF, media_type="image/gif", headers=NO_STORE)
 
     async def click(request: Request) -> Response:
@@ -88,7 +88,7 @@ def tracking_routes(runtime: Runtime) -> list[Route]:
                 "<p>It pointed to the address below. Copy it into your browser only if "
                 f"you trust it:</p><p><code>{html.escape(result.destination)}</code></p>",
             )
-        emit_events(runtime, [_event("click", result, url=result.destination)])
+        emit_events(runtime.plugins, [_event("click", result, url=result.destination)])
         return RedirectResponse(result.destination, status_code=302, headers=NO_STORE)
 
     async def unsubscribe_page(request: Request) -> Response:
@@ -115,7 +115,7 @@ def tracking_routes(runtime: Runtime) -> list[Route]:
         result = await tracked(service.record_unsubscribe, request.path_params["token"])
         if result is None:
             return _not_found()
-        emit_events(runtime, [_event("unsubscribe", result)])
+        emit_events(runtime.plugins, [_event("unsubscribe", result)])
         return _page(
             "You are unsubscribed",
             f"<p>{html.escape(result.message.recipient)} will get no more of these emails.</p>",

@@ -1,14 +1,28 @@
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sys
 import types
+from datetime import UTC, datetime
 
 import pytest
 
 from koomsg.plugins import hookimpl, hookspecs
-from koomsg.plugins.manager import DEFAULT_PLUGINS, PluginLoadError, call_first, make_manager
-from koomsg.plugins.types import EnterpriseInfo, ReviewDecision, ReviewOutcome, TemplateForReview
+from koomsg.plugins.manager import (
+    DEFAULT_PLUGINS,
+    PluginLoadError,
+    call_first,
+    emit_events,
+    make_manager,
+)
+from koomsg.plugins.types import (
+    EnterpriseInfo,
+    MessageEvent,
+    ReviewDecision,
+    ReviewOutcome,
+    TemplateForReview,
+)
 
 TEMPLATE = TemplateForReview(
     id="tpl_1", name="t", body_type="PLAIN_TEXT", body="hi", params=[], support_unsubscribe=False
@@ -101,3 +115,53 @@ def test_a_misspelled_hook_is_caught() -> None:
     with pytest.raises(PluginLoadError) as raised:
         make_manager(["koomsg_test_misspelled"], entry_points=False)
     assert "koomsg_transport" in str(raised.value)
+
+
+def message_event(message_id: str) -> MessageEvent:
+    return MessageEvent(
+        kind="status",
+        enterprise_id="ent_1",
+        message_id=message_id,
+        task_id=None,
+        status="DELIVERED",
+        occurred_at=datetime.now(UTC),
+        detail={},
+    )
+
+
+async def test_events_reach_every_observer_and_a_failing_one_is_not_felt() -> None:
+    manager = make_manager(entry_points=False)
+    seen: list[tuple[str, str]] = []
+
+    class Sync:
+        @hookimpl
+        def koomsg_message_event(self, event: MessageEvent) -> None:
+            seen.append(("sync", event.message_id))
+
+    class Broken:
+        @hookimpl
+        def koomsg_message_event(self, event: MessageEvent) -> None:
+            raise RuntimeError("an observer that fails must not stop the others")
+
+    class Async:
+        @hookimpl
+        async def koomsg_message_event(self, event: MessageEvent) -> None:
+            await asyncio.sleep(0)
+            seen.append(("async", event.message_id))
+
+    for observer in (Sync(), Broken(), Async()):
+        manager.register(observer)
+    emit_events(manager, [message_event("msg_1"), message_event("msg_2")])
+    assert seen == []  # off the caller's path
+    for _ in range(50):
+        if len(seen) == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert seen == [("sync", "msg_1"), ("async", "msg_1"), ("sync", "msg_2"), ("async", "msg_2")]
+
+
+async def test_no_observers_or_no_events_start_nothing() -> None:
+    manager = make_manager(entry_points=False)
+    before = len(asyncio.all_tasks())
+    emit_events(manager, [message_event("msg_1")])
+    assert len(asyncio.all_tasks()) == before

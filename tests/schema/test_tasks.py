@@ -364,10 +364,10 @@ async def test_scheduled_task_starts_after_a_restart(
     assert task["status"] == "SCHEDULED" and task["counts"]["toSend"] == 1
     assert await start_due_tasks(runtime.db) == 0  # not due yet
     # Its messages are not dispatched while the task waits for its time.
-    from koomsg.core.delivery.pipeline import dispatch_due
+    from koomsg.core.delivery.dispatch import dispatch_due
 
     enqueued: list[list[str]] = []
-    await dispatch_due(runtime, enqueue=lambda token, ids: enqueued.append(ids))
+    await dispatch_due(runtime.delivery, enqueue=lambda token, ids: enqueued.append(ids))
     assert enqueued == []
     await asyncio.sleep(2.1)
     from koomsg.worker.jobs.tasks import start_scheduled_tasks
@@ -379,7 +379,7 @@ async def test_scheduled_task_starts_after_a_restart(
         await restarted.close()
     listed = (await api(LIST, {"filter": {"status": "SENDING"}})).ok()["sendingTasks"]
     assert [e["node"]["id"] for e in listed["edges"]] == [task["id"]]
-    await dispatch_due(runtime, enqueue=lambda token, ids: enqueued.append(ids))
+    await dispatch_due(runtime.delivery, enqueue=lambda token, ids: enqueued.append(ids))
     assert [len(ids) for ids in enqueued] == [1], "dispatched once the task is SENDING"
     # A second scheduler (another process) finds nothing left to claim.
     assert await start_due_tasks(runtime.db) == 0

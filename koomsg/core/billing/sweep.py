@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from koomsg.core.billing.models import Reservation, ReservationItem
 from koomsg.core.clock import utcnow
+from koomsg.core.delivery.context import DeliveryContext
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.tenancy.models import Enterprise
 from koomsg.plugins.manager import call_first
 from koomsg.plugins.types import BillingReservation, EnterpriseInfo, MessageOutcome
-from koomsg.runtime import Runtime
 
 RESERVATION = Reservation.__table__  # type: ignore[attr-defined]
 ITEM = ReservationItem.__table__  # type: ignore[attr-defined]
@@ -34,12 +34,12 @@ def was_handed(status: str, attempts: int) -> bool:
 
 
 async def sweep_reservations(
-    runtime: Runtime, *, now: datetime | None = None, limit: int = 100
+    context: DeliveryContext, *, now: datetime | None = None, limit: int = 100
 ) -> int:
     """Settle stale reservations through the settle hook; returns how many were settled."""
     now = now or utcnow()
-    stale_before = now - timedelta(seconds=runtime.settings.lease_seconds) - MARGIN
-    async with runtime.db.session() as session:
+    stale_before = now - timedelta(seconds=context.settings.lease_seconds) - MARGIN
+    async with context.db.session() as session:
         stale = (
             await session.execute(
                 select(RESERVATION.c.id, RESERVATION.c.enterprise_id)
@@ -50,7 +50,7 @@ async def sweep_reservations(
         ).all()
     settled = 0
     for reservation_id, enterprise_id in stale:
-        async with runtime.db.transaction() as session:
+        async with context.db.transaction() as session:
             enterprise = await session.get(Enterprise, enterprise_id)
             assert enterprise is not None
             rows = (
@@ -67,7 +67,7 @@ async def sweep_reservations(
                 for m, status, attempts in rows
             ]
             answer = await call_first(
-                runtime.plugins,
+                context.plugins,
                 "koomsg_billing_settle",
                 enterprise=EnterpriseInfo(
                     id=enterprise.id,

@@ -1,27 +1,30 @@
 """Built-in billing: packages first (soonest expiry first), then pay-per-use up to the cap.
 
-Reserving runs in its own transaction (``context`` is the Runtime); settling
-runs in the caller's transaction that records the outcomes (``context`` is
-that AsyncSession), so charges commit with them. A partner replaces this
-module by implementing both hooks (theirs are called first) for an external
-billing system.
+Reserving runs in its own transaction (``context`` is the worker's
+``DeliveryContext``: ``.db``, ``.settings``); settling runs in the caller's
+transaction that records the outcomes (``context`` is that AsyncSession), so
+charges commit with them. A partner replaces this module by implementing both
+hooks (theirs are called first) for an external billing system.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from koomsg.core.billing import service
 from koomsg.plugins import hookimpl
 from koomsg.plugins.types import BillingReservation, EnterpriseInfo, MessageOutcome
+
+if TYPE_CHECKING:
+    from koomsg.core.delivery.context import DeliveryContext
 
 RESERVATION_PREFIX = "rsv_"
 
 
 @hookimpl
 async def koomsg_billing_reserve(
-    enterprise: EnterpriseInfo, count: int, message_ids: Sequence[str], context: Any
+    enterprise: EnterpriseInfo, count: int, message_ids: Sequence[str], context: DeliveryContext
 ) -> BillingReservation:
     settings = context.settings
     async with context.db.transaction() as session:

@@ -16,7 +16,7 @@ KEEP_SETTLED = timedelta(days=1)
 
 @periodic("billing-sweeper", lambda settings: settings.billing_sweep_interval_seconds)
 async def billing_sweeper(runtime: Runtime) -> None:
-    await sweep_reservations(runtime)
+    await sweep_reservations(runtime.delivery)
     for _ in range(20):
         async with runtime.db.transaction() as session:
             if await forget_settled(session, before=utcnow() - KEEP_SETTLED) < 1000:

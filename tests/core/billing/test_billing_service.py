@@ -207,8 +207,8 @@ async def test_the_sweeper_settles_what_a_crash_left_open(runtime: Runtime) -> N
     )  # ... then the worker died
     fresh = await reserve(runtime, principal, ids(1))  # a batch in flight right now: left alone
     assert (await packages(runtime))[package.id].emails_reserved == 5
-    assert await sweep_reservations(runtime) == 1
-    assert await sweep_reservations(runtime) == 0
+    assert await sweep_reservations(runtime.delivery) == 1
+    assert await sweep_reservations(runtime.delivery) == 0
     assert {e.message_id for e in await ledger(runtime)} == set(messages[:2])
     stored = (await packages(runtime))[package.id]
     assert (stored.emails_used, stored.emails_reserved) == (2, 1)

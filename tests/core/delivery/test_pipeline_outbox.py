@@ -12,8 +12,10 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from koomsg.core.delivery.batch import _claim, deliver_batch
+from koomsg.core.delivery.dispatch import dispatch_due
 from koomsg.core.delivery.models import MessageStatus
-from koomsg.core.delivery.pipeline import _claim, deliver_batch, dispatch_due, sweep
+from koomsg.core.delivery.sweep import sweep
 from koomsg.core.domains.dkim import txt_value
 from koomsg.core.domains.models import DkimKey
 from koomsg.core.recipients.models import Suppression, SuppressionReason
@@ -87,13 +89,13 @@ async def test_task_is_not_completed_while_a_message_is_pending(
 ) -> None:
     task = await make_task(runtime, setup, enterprise.id, ["a@example.net", "b@example.net"])
     batches: list[tuple[str, list[str]]] = []
-    await dispatch_due(runtime, enqueue=lambda token, ids: batches.append((token, ids)))
+    await dispatch_due(runtime.delivery, enqueue=lambda token, ids: batches.append((token, ids)))
     [(token, ids)] = batches
-    await deliver_batch(runtime, token=token, message_ids=ids[:1])
+    await deliver_batch(runtime.delivery, token=token, message_ids=ids[:1])
     assert await task_status(runtime, task.id) is TaskStatus.SENDING
-    await sweep(runtime)
+    await sweep(runtime.delivery)
     assert await task_status(runtime, task.id) is TaskStatus.SENDING
-    await deliver_batch(runtime, token=token, message_ids=ids[1:])
+    await deliver_batch(runtime.delivery, token=token, message_ids=ids[1:])
     assert await task_status(runtime, task.id) is TaskStatus.COMPLETED
 
 
@@ -102,10 +104,10 @@ async def test_a_batch_run_twice_sends_once(
 ) -> None:
     await make_task(runtime, setup, enterprise.id, ["a@example.net", "b@example.net"])
     batches: list[tuple[str, list[str]]] = []
-    await dispatch_due(runtime, enqueue=lambda token, ids: batches.append((token, ids)))
+    await dispatch_due(runtime.delivery, enqueue=lambda token, ids: batches.append((token, ids)))
     [(token, ids)] = batches
-    first = await deliver_batch(runtime, token=token, message_ids=ids)
-    second = await deliver_batch(runtime, token=token, message_ids=ids)
+    first = await deliver_batch(runtime.delivery, token=token, message_ids=ids)
+    second = await deliver_batch(runtime.delivery, token=token, message_ids=ids)
     assert first.claimed == 2 and second.claimed == 0
     assert len(outbox(runtime)) == 2
 
@@ -115,7 +117,7 @@ async def test_a_lost_broker_message_is_dispatched_again(
 ) -> None:
     task = await make_task(runtime, setup, enterprise.id, ["a@example.net"])
     lost: list[tuple[str, list[str]]] = []
-    await dispatch_due(runtime, enqueue=lambda token, ids: lost.append((token, ids)))
+    await dispatch_due(runtime.delivery, enqueue=lambda token, ids: lost.append((token, ids)))
     # Nothing more is due until the redispatch time has passed.
     await drain(runtime)
     assert outbox(runtime) == {}
@@ -123,7 +125,7 @@ async def test_a_lost_broker_message_is_dispatched_again(
     assert (await statuses(runtime, task.id))["a@example.net"].status == MessageStatus.DELIVERED
     # The lost message turning up late claims nothing: its token is stale.
     [(token, ids)] = lost
-    assert (await deliver_batch(runtime, token=token, message_ids=ids)).claimed == 0
+    assert (await deliver_batch(runtime.delivery, token=token, message_ids=ids)).claimed == 0
     assert len(outbox(runtime)) == 1
 
 
@@ -132,17 +134,17 @@ async def test_a_killed_worker_s_rows_are_released_after_the_lease(
 ) -> None:
     task = await make_task(runtime, setup, enterprise.id, ["a@example.net", "b@example.net"])
     batches: list[tuple[str, list[str]]] = []
-    await dispatch_due(runtime, enqueue=lambda token, ids: batches.append((token, ids)))
+    await dispatch_due(runtime.delivery, enqueue=lambda token, ids: batches.append((token, ids)))
     [(token, ids)] = batches
     from koomsg.core.clock import utcnow
 
     async with runtime.db.transaction() as session:  # the worker claims, then dies
-        assert len(await _claim(session, runtime, token, ids, utcnow())) == 2
+        assert len(await _claim(session, runtime.delivery, token, ids, utcnow())) == 2
     assert {r.status for r in (await statuses(runtime, task.id)).values()} == {
         MessageStatus.SENDING
     }
-    assert (await sweep(runtime))["released"] == 0
-    released = await sweep(runtime, now=later(runtime.settings.lease_seconds + 1))
+    assert (await sweep(runtime.delivery))["released"] == 0
+    released = await sweep(runtime.delivery, now=later(runtime.settings.lease_seconds + 1))
     assert released["released"] == 2
     await drain(runtime, now=later(runtime.settings.lease_seconds + 2))
     assert {r.status for r in (await statuses(runtime, task.id)).values()} == {

@@ -134,10 +134,10 @@ async def test_scheduled_task_waits_and_suppressed_recipient_is_rejected(
     assert dan.status == MessageStatus.REJECTED
     assert dan.failure_reason == "recipient is on the suppression list (hard_bounce)"
     # Nothing is dispatched while the task waits for its time.
-    from koomsg.core.delivery.pipeline import dispatch_due
+    from koomsg.core.delivery.dispatch import dispatch_due
 
     enqueued: list[list[str]] = []
-    await dispatch_due(runtime, enqueue=lambda token, ids: enqueued.append(ids))
+    await dispatch_due(runtime.delivery, enqueue=lambda token, ids: enqueued.append(ids))
     assert enqueued == []
 
 

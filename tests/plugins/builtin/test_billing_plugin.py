@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from koomsg.core.billing.models import LedgerEntry
+from koomsg.core.delivery.batch import deliver_batch
 from koomsg.core.delivery.models import Message, MessageStatus
-from koomsg.core.delivery.pipeline import deliver_batch
 from koomsg.core.ids import new_id
 from koomsg.plugins import hookimpl
 from koomsg.plugins.types import BillingReservation
@@ -72,7 +72,7 @@ async def test_packages_then_the_cap_and_one_charge_per_message_across_retries(
     (await api("mutation { setPayPerUseCap(cap: 1) { id } }")).ok()
     ids = await queue_messages(runtime, enterprise.id, setup, 4)
 
-    report = await deliver_batch(runtime, token=TOKEN, message_ids=ids)
+    report = await deliver_batch(runtime.delivery, token=TOKEN, message_ids=ids)
     assert list(report.outcomes.values()).count(MessageStatus.DELIVERED) == 3
     assert (await statuses(runtime, ids))[3] == ("REJECTED", "quota exceeded")
     assert len(list(runtime.settings.outbox_dir.glob("**/*.eml"))) == 3
@@ -86,7 +86,7 @@ async def test_packages_then_the_cap_and_one_charge_per_message_across_retries(
             .where(MESSAGE.c.id.in_(ids[:3]))
             .values(status="TO_SEND", lease_token=TOKEN)
         )
-    again = await deliver_batch(runtime, token=TOKEN, message_ids=ids[:3])
+    again = await deliver_batch(runtime.delivery, token=TOKEN, message_ids=ids[:3])
     assert set(again.outcomes.values()) == {MessageStatus.DELIVERED}
     assert await count_rows(runtime, "billing_ledger") == 3
     assert await count_rows(runtime, "billing_reservation") == 2
@@ -121,7 +121,7 @@ async def test_a_partner_plugin_refusing_a_reservation_stops_the_batch(
     partner = RefusingBilling()
     runtime.plugins.register(partner, name="partner-billing")
     ids = await queue_messages(runtime, enterprise.id, setup, 2)
-    report = await deliver_batch(runtime, token=TOKEN, message_ids=ids)
+    report = await deliver_batch(runtime.delivery, token=TOKEN, message_ids=ids)
     assert set(report.outcomes.values()) == {MessageStatus.REJECTED}
     assert (
         await statuses(runtime, ids)

@@ -1,0 +1,175 @@
+"""Recording a batch: each transport answer becomes an outcome, all outcomes one write.
+
+Recording also suppresses hard bounces, settles the billing reservation and
+completes finished tasks in the same transaction, then counts the outcomes and
+tells observers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, update
+
+from koomsg.core.clock import utcnow
+from koomsg.core.delivery.bounces import is_hard_bounce
+from koomsg.core.delivery.context import DeliveryContext
+from koomsg.core.delivery.models import Message, MessageStatus
+from koomsg.core.delivery.service import complete_task_if_done
+from koomsg.core.recipients.models import SuppressionReason
+from koomsg.core.recipients.service import suppress
+from koomsg.metrics import MESSAGES
+from koomsg.plugins.manager import call_first, emit_events
+from koomsg.plugins.types import (
+    BillingReservation,
+    DeliveryResult,
+    DeliveryStatus,
+    EnterpriseInfo,
+    MessageEvent,
+    MessageOutcome,
+)
+
+MESSAGE = Message.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class Outcome:
+    message: Message
+    status: MessageStatus
+    reason: str | None = None
+    reply: str | None = None
+    received_at: datetime | None = None
+    retry_at: datetime | None = None
+    handed_to_transport: bool = False
+    hard_bounce: bool = False
+
+
+def retry_delay(settings: Any, attempts: int) -> float:
+    """Exponential backoff from the minimum to the maximum delay (Postfix-like defaults)."""
+    return float(
+        min(settings.retry_max_seconds, settings.retry_min_seconds * 2 ** max(0, attempts - 1))
+    )
+
+
+def outcome_of(settings: Any, message: Message, result: DeliveryResult) -> Outcome:
+    now = utcnow()
+    if result.status is DeliveryStatus.ACCEPTED:
+        return Outcome(
+            message,
+            MessageStatus.DELIVERED,
+            None,
+            result.reply,
+            result.accepted_at or now,
+            handed_to_transport=True,
+        )
+    if result.status is DeliveryStatus.PERMANENT_FAILURE:
+        return Outcome(
+            message,
+            MessageStatus.FAILED,
+            result.reply or "permanent failure",
+            result.reply,
+            handed_to_transport=True,
+            hard_bounce=is_hard_bounce(result),
+        )
+    retry_at = now + timedelta(seconds=retry_delay(settings, message.attempts))
+    age = (retry_at - message.created_at).total_seconds()
+    if age > settings.retry_max_age_seconds:
+        reason = f"gave up after {message.attempts} attempts: {result.reply or 'temporary failure'}"
+        return Outcome(
+            message, MessageStatus.FAILED, reason, result.reply, handed_to_transport=True
+        )
+    return Outcome(
+        message,
+        MessageStatus.TO_SEND,
+        None,
+        result.reply,
+        retry_at=retry_at,
+        handed_to_transport=True,
+    )
+
+
+async def record_outcomes(
+    context: DeliveryContext,
+    token: str,
+    outcomes: list[Outcome],
+    enterprise: EnterpriseInfo,
+    reservation: BillingReservation,
+) -> None:
+    """All outcomes of a batch in one write, then billing settlement and task completion."""
+    now = utcnow()
+    rows = [
+        {
+            "b_id": o.message.id,
+            "b_status": o.status,
+            "b_reason": (o.reason or None) and o.reason[:1024],
+            "b_reply": (o.reply or None) and o.reply[:1024],
+            "b_received": o.received_at,
+            "b_finished": None if o.status is MessageStatus.TO_SEND else now,
+            "b_dispatch": o.retry_at,
+        }
+        for o in outcomes
+    ]
+    statement = (
+        update(MESSAGE)
+        .where(
+            MESSAGE.c.id == bindparam("b_id"),
+            MESSAGE.c.status == MessageStatus.SENDING,
+            MESSAGE.c.lease_token == token,
+        )
+        .values(
+            status=bindparam("b_status"),
+            failure_reason=bindparam("b_reason"),
+            last_reply=bindparam("b_reply"),
+            received_at=bindparam("b_received"),
+            finished_at=bindparam("b_finished"),
+            dispatch_after=bindparam("b_dispatch"),
+            lease_until=None,
+            lease_token=None,
+            changed_at=now,
+        )
+    )
+    async with context.db.transaction() as session:
+        if rows:
+            await session.execute(statement, rows)
+        for o in outcomes:
+            if o.hard_bounce:
+                await suppress(
+                    session,
+                    enterprise_id=enterprise.id,
+                    address=o.message.recipient,
+                    reason=SuppressionReason.HARD_BOUNCE,
+                    detail=o.reply,
+                    message_id=o.message.id,
+                )
+        await call_first(
+            context.plugins,
+            "koomsg_billing_settle",
+            enterprise=enterprise,
+            reservation=reservation,
+            outcomes=[
+                MessageOutcome(o.message.id, o.handed_to_transport, str(o.status)) for o in outcomes
+            ],
+            context=session,
+        )
+        for task_id in {o.message.task_id for o in outcomes if o.message.task_id}:
+            await complete_task_if_done(session, task_id=task_id, now=now)
+    for status, count in Counter(str(o.status) for o in outcomes).items():
+        MESSAGES.labels(status).inc(count)
+    emit_events(
+        context.plugins,
+        [
+            MessageEvent(
+                kind="status",
+                enterprise_id=enterprise.id,
+                message_id=o.message.id,
+                task_id=o.message.task_id,
+                status=str(o.status),
+                occurred_at=now,
+                detail={"reason": o.reason} if o.reason else {},
+            )
+            for o in outcomes
+        ],
+    )
