@@ -90,7 +90,10 @@ def koomsg_billing_reserve(
         External billing plugins can ignore it.
     :return: a ``BillingReservation``; ``allowed=False`` makes the messages
         REJECTED with ``reason`` (QUOTA_EXCEEDED). ``allowed_message_ids`` may
-        allow a part of the batch. ``None`` defers to the next plugin.
+        allow a part of the batch: a list allows exactly those ids, so an empty
+        list allows none; "all" is said with ``allowed_message_ids=None`` (the
+        default; ``BillingReservation.allow_all()``). Returning ``None`` instead
+        of a reservation defers to the next plugin.
 
     First answer wins; the built-in plugin spends packages first, then
     pay-per-use.

@@ -109,12 +109,30 @@ class EnterpriseInfo:
 
 @dataclass(frozen=True)
 class BillingReservation:
-    """A plugin's answer to a reservation: ``allowed`` false refuses with ``reason``."""
+    """A plugin's answer to a reservation: ``allowed`` false refuses with ``reason``.
+
+    With ``allowed`` true, ``allowed_message_ids`` says which messages may go:
+    None (the default, or ``BillingReservation.allow_all()``) means every message
+    of the batch; a list means exactly those, so an EMPTY list means NONE (the rest
+    are REJECTED with ``reason``). "All" is never implied by an empty answer.
+    """
 
     allowed: bool
     reservation_id: str | None = None
     reason: str | None = None
     allowed_message_ids: Sequence[str] | None = None
+
+    @classmethod
+    def allow_all(cls, reservation_id: str | None = None) -> BillingReservation:
+        return cls(allowed=True, reservation_id=reservation_id, allowed_message_ids=None)
+
+    def allowed_ids(self, batch: Sequence[str]) -> set[str]:
+        """The ids of ``batch`` this answer lets through."""
+        if not self.allowed:
+            return set()
+        if self.allowed_message_ids is None:
+            return set(batch)
+        return set(self.allowed_message_ids) & set(batch)
 
 
 @dataclass(frozen=True)

@@ -82,11 +82,7 @@ async def deliver_batch(
         else:
             sendable.append(message)
     reservation = await _reserve(context, info, sendable)
-    allowed = (
-        set(reservation.allowed_message_ids or [m.id for m in sendable])
-        if reservation.allowed
-        else set()
-    )
+    allowed = reservation.allowed_ids([m.id for m in sendable])
     refusal = reservation.reason or "quota exceeded"
     to_send = [m for m in sendable if m.id in allowed]
     outcomes.extend(
@@ -195,7 +191,8 @@ async def _reserve(
         message_ids=[m.id for m in messages],
         context=context,
     )
-    return answer if isinstance(answer, BillingReservation) else BillingReservation(allowed=True)
+    # No billing plugin answered: nothing meters this deployment, so all may go.
+    return answer if isinstance(answer, BillingReservation) else BillingReservation.allow_all()
 
 
 async def _send_all(

@@ -132,3 +132,48 @@ async def test_a_partner_plugin_refusing_a_reservation_stops_the_batch(
     async with runtime.db.session() as session:
         assert (await session.execute(select(LedgerEntry))).first() is None
     assert await count_rows(runtime, "billing_reservation") == 0
+
+
+class ListedBilling(RefusingBilling):
+    """A partner that answers "allowed" with an explicit list of message ids."""
+
+    def __init__(self, allow: Any) -> None:
+        super().__init__()
+        self.allow = allow
+
+    @hookimpl
+    def koomsg_billing_reserve(  # type: ignore[override]
+        self, enterprise: Any, count: int, message_ids: Sequence[str], context: Any
+    ) -> BillingReservation:
+        listed = self.allow(list(message_ids))
+        if listed == "all":
+            return BillingReservation.allow_all(reservation_id="ext-2")
+        return BillingReservation(
+            allowed=True, reservation_id="ext-2", reason="over budget", allowed_message_ids=listed
+        )
+
+
+async def test_an_empty_allow_list_sends_nothing_and_all_must_be_said(
+    api: Api, enterprise: EnterpriseHandle, runtime: Runtime
+) -> None:
+    setup = await sendable_setup(api, runtime)
+    empty = ListedBilling(lambda ids: [])
+    runtime.plugins.register(empty, name="empty-list")
+    ids = await queue_messages(runtime, enterprise.id, setup, 3)
+    await deliver_batch(runtime.delivery, token=TOKEN, message_ids=ids)
+    assert await statuses(runtime, ids) == [("REJECTED", "over budget")] * 3
+    assert not list(runtime.settings.outbox_dir.glob("**/*.eml"))
+    runtime.plugins.unregister(empty)
+
+    some = ListedBilling(lambda ids: ids[:1])
+    runtime.plugins.register(some, name="one-only")
+    ids = await queue_messages(runtime, enterprise.id, setup, 3)
+    await deliver_batch(runtime.delivery, token=TOKEN, message_ids=ids)
+    assert [s for s, _ in await statuses(runtime, ids)] == ["DELIVERED", "REJECTED", "REJECTED"]
+    runtime.plugins.unregister(some)
+
+    everyone = ListedBilling(lambda ids: "all")
+    runtime.plugins.register(everyone, name="explicit-all")
+    ids = await queue_messages(runtime, enterprise.id, setup, 2)
+    await deliver_batch(runtime.delivery, token=TOKEN, message_ids=ids)
+    assert [s for s, _ in await statuses(runtime, ids)] == ["DELIVERED", "DELIVERED"]
