@@ -302,7 +302,7 @@ async def test_pipelined_replies_arriving_together_or_in_pieces() -> None:
     # smtp-sink answers a whole batch in one segment; aiosmtpd reply by reply.
     from aiosmtplib.protocol import SMTPProtocol
 
-    from koomsg.plugins.builtin.smtp import _PipelineReader
+    from koomsg.plugins.builtin.smtp.transport import _PipelineReader
 
     reader = _PipelineReader(SMTPProtocol())
     reader.data_received(b"250 2.1.0 Ok\r\n250-2.1.5 Ok\r\n250 more\r\n35")
