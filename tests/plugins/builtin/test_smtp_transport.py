@@ -302,9 +302,9 @@ async def test_pipelined_replies_arriving_together_or_in_pieces() -> None:
     # smtp-sink answers a whole batch in one segment; aiosmtpd reply by reply.
     from aiosmtplib.protocol import SMTPProtocol
 
-    from koomsg.plugins.builtin.smtp.transport import _PipelineReader
+    from koomsg.plugins.builtin.smtp.protocol import PipelineReader
 
-    reader = _PipelineReader(SMTPProtocol())
+    reader = PipelineReader(SMTPProtocol())
     reader.data_received(b"250 2.1.0 Ok\r\n250-2.1.5 Ok\r\n250 more\r\n35")
     assert [await reader.reply() for _ in range(2)] == [(250, "2.1.0 Ok"), (250, "2.1.5 Ok\nmore")]
     assert reader.ready() is None
