@@ -47,10 +47,9 @@ class SmtpTransport:
 
         With one recipient, that recipient's result. With several: ACCEPTED
         when all were accepted, else the first temporary failure (so the
-        message is retried), else the first permanent failure. Use
-        :meth:`send_many` to act per recipient.
+        message is retried), else the first permanent failure.
         """
-        results = await self.send_many(envelope)
+        results = await self._send_many(envelope)
         ordered = [results[r] for r in envelope.recipients]
         if not ordered:
             return DeliveryResult.permanent("no recipients")
@@ -64,7 +63,7 @@ class SmtpTransport:
         """Close pooled connections (QUIT on this loop's; others are dropped)."""
         await self._pools.close()
 
-    async def send_many(self, envelope: Envelope) -> dict[str, DeliveryResult]:
+    async def _send_many(self, envelope: Envelope) -> dict[str, DeliveryResult]:
         """A result per envelope recipient, keyed by the address as given.
 
         In one SMTP transaction per destination, the server may accept some
