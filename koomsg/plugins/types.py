@@ -51,29 +51,13 @@ class DeliveryResult:
 
 @runtime_checkable
 class Transport(Protocol):
-    """Delivers envelopes. ``send`` must not raise for a delivery failure: return it.
-
-    Optional capability: ``async send_many(envelope) -> dict[str, DeliveryResult]``,
-    one result per envelope recipient (keyed by the address as given), for
-    servers that accept, defer and refuse recipients of one transaction
-    separately. Callers use :func:`deliver_each`, which falls back to ``send``.
-    """
+    """Delivers envelopes. ``send`` must not raise for a delivery failure: return it."""
 
     name: str
 
     async def send(self, envelope: Envelope) -> DeliveryResult: ...
 
     async def close(self) -> None: ...
-
-
-async def deliver_each(transport: Transport, envelope: Envelope) -> dict[str, DeliveryResult]:
-    """A result per recipient: ``send_many`` when the transport has it, else ``send``'s for all."""
-    send_many = getattr(transport, "send_many", None)
-    if send_many is not None:
-        results: dict[str, DeliveryResult] = await send_many(envelope)
-        return results
-    result = await transport.send(envelope)
-    return dict.fromkeys(envelope.recipients, result)
 
 
 class ReviewOutcome(enum.StrEnum):

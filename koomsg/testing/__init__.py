@@ -1,7 +1,8 @@
 """Test kits for koomsg and its plugin authors.
 
 ``plugin`` is the pytest plugin (entry point ``pytest11``: fixtures for a
-database, a runtime, an HTTP client, SMTP and DNS servers); ``smtp`` a
-loopback SMTP server; ``dns`` a loopback DNS server; ``delivery`` helpers that
-drive a task through the delivery pipeline without a broker.
+database, a runtime, an HTTP client, SMTP servers and smtp transports);
+``smtp`` loopback SMTP and DNS servers and those SMTP fixtures; ``dns`` a
+loopback DNS server; ``delivery`` helpers that drive a task through the
+delivery pipeline without a broker.
 """

@@ -32,6 +32,9 @@ from koomsg.config import Settings, load_settings
 from koomsg.core.db import Database
 from koomsg.runtime import Runtime
 
+# Loopback SMTP servers and transports: smtp_server, make_smtp_server, smtp_transport, ...
+pytest_plugins = ["koomsg.testing.smtp"]
+
 TEST_SECRET = "test-secret-key-0123456789abcdef"
 
 

@@ -7,10 +7,23 @@ server can offer STARTTLS, implicit TLS and AUTH with a self-signed
 certificate made at test time. ``StaticDNSServer`` answers from zone-file
 lines with dnslib, so direct MX delivery can be tested without the internet::
 
-    with make_cert(tmp_path) as tls, ScriptedSMTPServer(tls=tls) as smtp:
+    tls = make_cert(tmp_path)
+    with ScriptedSMTPServer(tls=tls) as smtp:
         smtp.handler.replies["gone@example.test"] = "550 5.1.1 user unknown"
         ...
         assert smtp.handler.messages[0].message_id == "<m1@shop.example>"
+
+As pytest fixtures (from the ``koomsg.testing`` plugin): ``smtp_server`` (a
+running server), ``make_smtp_server`` (one per call, with these keyword
+arguments), ``smtp_tls`` (a certificate for them), ``smtp_transport`` (an
+``SmtpTransport`` relaying to ``smtp_server``) and ``make_smtp_transport``
+(one per call, from a URL and ``KOOMSG_*`` settings). Everything they start is
+stopped after the test, transports before servers::
+
+    async def test_pipelined(make_smtp_server, make_smtp_transport):
+        server = make_smtp_server(handler=ScriptedHandler(pipelining=True))
+        transport = make_smtp_transport(server.url, KOOMSG_SMTP_TIMEOUT="1")
+        ...
 
 Only loopback addresses are used.
 """
@@ -23,15 +36,20 @@ import ipaddress
 import socket
 import ssl
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pytest
+import pytest_asyncio
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from koomsg.config import Settings, load_settings
+from koomsg.plugins.builtin.smtp import SmtpTransport
 
 LOOPBACK = "127.0.0.1"
 
@@ -282,6 +300,11 @@ class ScriptedSMTPServer:
     def messages(self) -> list[ReceivedMessage]:
         return self.handler.messages
 
+    @property
+    def url(self) -> str:
+        """``smtp://host:port``: this server as a plain ``KOOMSG_SMTP_URL``."""
+        return f"smtp://{self.host}:{self.port}"
+
     def start(self) -> ScriptedSMTPServer:
         """Start serving; a stopped server can be started again on the same port."""
         if self._controller is None:
@@ -376,3 +399,80 @@ class StaticDNSServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# -- pytest fixtures (made visible by koomsg.testing.plugin) ----------------------
+
+
+def transport_settings(data_dir: Path, **env: str) -> Settings:
+    """Settings for a transport under test: no database, 2-second SMTP and DNS timeouts."""
+    base = {
+        "KOOMSG_DATA_DIR": str(data_dir),
+        "KOOMSG_SECRET_KEY": "x" * 32,
+        "KOOMSG_TRANSPORT": "smtp",
+        "KOOMSG_SMTP_TIMEOUT": "2",
+        "KOOMSG_DNS_TIMEOUT": "2",
+    }
+    return load_settings({**base, **env})
+
+
+@pytest.fixture(scope="session")
+def smtp_tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    """A self-signed certificate for localhost and 127.0.0.1 (``make_smtp_server(tls=...)``)."""
+    return make_cert(tmp_path_factory.mktemp("smtp-tls"))
+
+
+@pytest.fixture
+def make_smtp_server() -> Iterator[Callable[..., ScriptedSMTPServer]]:
+    """Starts a ``ScriptedSMTPServer(**kwargs)`` per call; all are stopped after the test."""
+    started: list[ScriptedSMTPServer] = []
+
+    def make(**kwargs: Any) -> ScriptedSMTPServer:
+        server = ScriptedSMTPServer(**kwargs).start()
+        started.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+@pytest.fixture
+def smtp_server(make_smtp_server: Callable[..., ScriptedSMTPServer]) -> ScriptedSMTPServer:
+    """A running loopback SMTP server with a fresh handler: no TLS, AUTH or PIPELINING."""
+    return make_smtp_server()
+
+
+@pytest_asyncio.fixture
+async def make_smtp_transport(
+    tmp_path: Path, make_smtp_server: Callable[..., ScriptedSMTPServer]
+) -> AsyncIterator[Callable[..., SmtpTransport]]:
+    """``make(url=None, **env)``: an ``SmtpTransport`` relaying to ``url`` (None: direct MX).
+
+    ``env`` holds more ``KOOMSG_*`` settings (see :func:`transport_settings`). Every
+    transport is closed after the test, before the servers stop.
+    """
+    made: list[SmtpTransport] = []
+
+    def make(url: str | None = None, **env: str) -> SmtpTransport:
+        if url is not None:
+            env = {"KOOMSG_SMTP_URL": url, **env}
+        transport = SmtpTransport(transport_settings(tmp_path, **env))
+        made.append(transport)
+        return transport
+
+    try:
+        yield make
+    finally:
+        for transport in made:
+            await transport.close()
+
+
+@pytest.fixture
+def smtp_transport(
+    make_smtp_transport: Callable[..., SmtpTransport], smtp_server: ScriptedSMTPServer
+) -> SmtpTransport:
+    """An ``SmtpTransport`` relaying to ``smtp_server`` with default settings."""
+    return make_smtp_transport(smtp_server.url)

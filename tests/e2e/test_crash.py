@@ -126,9 +126,8 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
 
 
 @pytest.fixture
-def sink() -> Iterator[ScriptedSMTPServer]:
-    with ScriptedSMTPServer(handler=SlowHandler()) as server:
-        yield server
+def sink(make_smtp_server: Callable[..., ScriptedSMTPServer]) -> ScriptedSMTPServer:
+    return make_smtp_server(handler=SlowHandler())
 
 
 @dataclass

@@ -16,22 +16,15 @@ from koomsg.core.tasks.models import TaskStatus
 from koomsg.runtime import Runtime
 from koomsg.testing.delivery import drain, later, make_task, statuses, task_status
 from koomsg.testing.plugin import Api, EnterpriseHandle, SendableSetup, sendable_setup
-from koomsg.testing.smtp import ScriptedSMTPServer, free_port
-
-SMTP_PORT = free_port()
-
-
-@pytest.fixture(scope="module")
-def smtp_server() -> ScriptedSMTPServer:
-    with ScriptedSMTPServer(port=SMTP_PORT) as server:
-        yield server
+from koomsg.testing.smtp import ScriptedSMTPServer
 
 
 @pytest.fixture
-def koomsg_env() -> dict[str, str]:
+def koomsg_env(smtp_server: ScriptedSMTPServer) -> dict[str, str]:
+    # smtp_server (from koomsg.testing) is a fresh loopback server per test.
     return {
         "KOOMSG_TRANSPORT": "smtp",
-        "KOOMSG_SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
+        "KOOMSG_SMTP_URL": smtp_server.url,
         "KOOMSG_SMTP_TIMEOUT": "2",
         "KOOMSG_RETRY_MIN_SECONDS": "0.2",
         "KOOMSG_RETRY_MAX_SECONDS": "0.4",
@@ -40,14 +33,7 @@ def koomsg_env() -> dict[str, str]:
 
 
 @pytest.fixture
-async def setup(
-    api: Api, enterprise: EnterpriseHandle, runtime: Runtime, smtp_server: ScriptedSMTPServer
-) -> SendableSetup:
-    smtp_server.handler.messages.clear()
-    smtp_server.handler.replies.clear()
-    smtp_server.handler.data_reply = None
-    smtp_server.handler.close_after = None
-    smtp_server.handler.hang_after_data = False
+async def setup(api: Api, enterprise: EnterpriseHandle, runtime: Runtime) -> SendableSetup:
     return await sendable_setup(api, runtime)
 
 

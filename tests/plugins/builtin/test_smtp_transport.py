@@ -5,28 +5,33 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiosmtplib
 import pytest
-import pytest_asyncio
 
-from koomsg.config import ConfigError, Settings, load_settings
+from koomsg.config import ConfigError
 from koomsg.core.delivery.bounces import is_hard_bounce
 from koomsg.core.delivery.mime import MessageSkeleton
 from koomsg.plugins.builtin.smtp import Relay, SmtpTransport
+from koomsg.plugins.builtin.smtp.protocol import PipelineReader
 from koomsg.plugins.manager import make_manager
-from koomsg.plugins.types import DeliveryResult, DeliveryStatus, Envelope, deliver_each
+from koomsg.plugins.types import DeliveryResult, DeliveryStatus, Envelope
 from koomsg.testing.smtp import (
     ScriptedHandler,
     ScriptedSMTPServer,
     StaticDNSServer,
     TLSFiles,
     free_port,
-    make_cert,
+    transport_settings,
 )
+
+# The koomsg.testing fixtures: make_smtp_server(**kwargs) and make_smtp_transport(url, **env)
+# start servers and transports that are stopped and closed after the test.
+MakeServer = Callable[..., ScriptedSMTPServer]
+MakeTransport = Callable[..., SmtpTransport]
 
 SKELETON = MessageSkeleton.build(
     sender_address="news@shop.example", sender_alias="Shop", feedback_id="t1:e1:koomsg"
@@ -53,121 +58,85 @@ def envelope(number: int, *recipients: str, enterprise: str = "ent1") -> Envelop
     )
 
 
-def settings(tmp_path: Path, **env: str) -> Settings:
-    base = {
-        "KOOMSG_DATA_DIR": str(tmp_path),
-        "KOOMSG_SECRET_KEY": "x" * 32,
-        "KOOMSG_TRANSPORT": "smtp",
-        "KOOMSG_SMTP_TIMEOUT": "2",
-        "KOOMSG_DNS_TIMEOUT": "2",
-    }
-    return load_settings({**base, **env})
-
-
 @pytest.fixture(params=[False, True], ids=["sequential", "pipelining"])
-def server(request: pytest.FixtureRequest) -> Iterator[ScriptedSMTPServer]:
-    # Every test runs against a server without and with PIPELINING (RFC 2920).
-    with ScriptedSMTPServer(handler=ScriptedHandler(pipelining=request.param)) as running:
-        yield running
+def smtp_server(request: pytest.FixtureRequest, make_smtp_server: MakeServer) -> ScriptedSMTPServer:
+    # Every test runs against a server without and with PIPELINING (RFC 2920); the
+    # plugin's smtp_transport relays to this one.
+    return make_smtp_server(handler=ScriptedHandler(pipelining=request.param))
 
 
-only_pipelining = pytest.mark.parametrize("server", [True], ids=["pipelining"], indirect=True)
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
-    return make_cert(tmp_path_factory.mktemp("tls"))
-
-
-@pytest_asyncio.fixture
-async def relay(server: ScriptedSMTPServer, tmp_path: Path) -> AsyncIterator[SmtpTransport]:
-    transport = SmtpTransport(
-        settings(
-            tmp_path,
-            KOOMSG_SMTP_URL=f"smtp://{server.host}:{server.port}",
-            KOOMSG_SMTP_MAX_CONNECTIONS_PER_HOST="3",
-        )
-    )
-    yield transport
-    await transport.close()
+only_pipelining = pytest.mark.parametrize("smtp_server", [True], ids=["pipelining"], indirect=True)
 
 
 # -- relay mode ---------------------------------------------------------------
 
 
 async def test_relay_delivers_and_records_the_message(
-    relay: SmtpTransport, server: ScriptedSMTPServer
+    smtp_transport: SmtpTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
     sent = envelope(1)
-    result = await relay.send(sent)
+    result = await smtp_transport.send(sent)
     assert result.status is DeliveryStatus.ACCEPTED
     assert result.code == 250 and result.accepted_at is not None
     assert result.reply.startswith("250")
-    [message] = server.messages
+    [message] = smtp_server.messages
     assert message.mail_from == "bounce@shop.example"
     assert message.rcpt_tos == ("ann@example.test",)
     assert message.message_id == "<m1@shop.example>"
     assert message.data == sent.data and not message.tls
 
 
-async def test_starttls_with_auth(tmp_path: Path, tls: TLSFiles) -> None:
-    with ScriptedSMTPServer(tls=tls, require_starttls=True, users={"ann": "s3cret"}) as server:
-        url = f"smtp+starttls://ann:s3cret@{server.host}:{server.port}?cafile={tls.cert}"
-        transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=url))
-        try:
-            result = await transport.send(envelope(1))
-        finally:
-            await transport.close()
+async def test_starttls_with_auth(
+    make_smtp_server: MakeServer, make_smtp_transport: MakeTransport, smtp_tls: TLSFiles
+) -> None:
+    server = make_smtp_server(tls=smtp_tls, require_starttls=True, users={"ann": "s3cret"})
+    url = f"smtp+starttls://ann:s3cret@{server.host}:{server.port}?cafile={smtp_tls.cert}"
+    result = await make_smtp_transport(url).send(envelope(1))
     assert result.status is DeliveryStatus.ACCEPTED, result
     [message] = server.messages
     assert message.tls and message.login == "ann"
 
 
-async def test_starttls_refuses_an_unverified_certificate(tmp_path: Path, tls: TLSFiles) -> None:
-    with ScriptedSMTPServer(tls=tls) as server:
-        url = f"smtp+starttls://{server.host}:{server.port}"
-        transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=url))
-        try:
-            result = await transport.send(envelope(1))
-        finally:
-            await transport.close()
+async def test_starttls_refuses_an_unverified_certificate(
+    make_smtp_server: MakeServer, make_smtp_transport: MakeTransport, smtp_tls: TLSFiles
+) -> None:
+    server = make_smtp_server(tls=smtp_tls)
+    result = await make_smtp_transport(f"smtp+starttls://{server.host}:{server.port}").send(
+        envelope(1)
+    )
     assert result.status is DeliveryStatus.TEMPORARY_FAILURE
     assert "certificate" in result.reply.lower()
     assert server.messages == []
 
 
-async def test_implicit_tls_with_auth(tmp_path: Path, tls: TLSFiles) -> None:
-    with ScriptedSMTPServer(tls=tls, implicit_tls=True, users={"ann": "s3cret"}) as server:
-        url = f"smtps://ann:s3cret@{server.host}:{server.port}?tls_verify=0"
-        transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=url))
-        try:
-            result = await transport.send(envelope(1))
-        finally:
-            await transport.close()
+async def test_implicit_tls_with_auth(
+    make_smtp_server: MakeServer, make_smtp_transport: MakeTransport, smtp_tls: TLSFiles
+) -> None:
+    server = make_smtp_server(tls=smtp_tls, implicit_tls=True, users={"ann": "s3cret"})
+    url = f"smtps://ann:s3cret@{server.host}:{server.port}?tls_verify=0"
+    result = await make_smtp_transport(url).send(envelope(1))
     assert result.status is DeliveryStatus.ACCEPTED, result
     assert server.messages[0].tls and server.messages[0].login == "ann"
 
 
-async def test_wrong_password_is_a_temporary_failure(tmp_path: Path, tls: TLSFiles) -> None:
-    with ScriptedSMTPServer(tls=tls, users={"ann": "s3cret"}, auth_required=True) as server:
-        url = f"smtp+starttls://ann:wrong@{server.host}:{server.port}?tls_verify=0"
-        transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=url))
-        try:
-            result = await transport.send(envelope(1))
-        finally:
-            await transport.close()
+async def test_wrong_password_is_a_temporary_failure(
+    make_smtp_server: MakeServer, make_smtp_transport: MakeTransport, smtp_tls: TLSFiles
+) -> None:
+    server = make_smtp_server(tls=smtp_tls, users={"ann": "s3cret"}, auth_required=True)
+    url = f"smtp+starttls://ann:wrong@{server.host}:{server.port}?tls_verify=0"
+    result = await make_smtp_transport(url).send(envelope(1))
     assert result.status is DeliveryStatus.TEMPORARY_FAILURE
     assert "535" in result.reply
     assert server.messages == []
 
 
 async def test_per_recipient_results_in_one_transaction(
-    relay: SmtpTransport, server: ScriptedSMTPServer
+    smtp_transport: SmtpTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    server.handler.replies["later@example.test"] = "451 4.3.0 try later"
-    server.handler.replies["gone@example.test"] = "550 5.1.1 <gone@example.test>: user unknown"
+    smtp_server.handler.replies["later@example.test"] = "451 4.3.0 try later"
+    smtp_server.handler.replies["gone@example.test"] = "550 5.1.1 <gone@example.test>: user unknown"
     sent = envelope(1, "ann@example.test", "later@example.test", "gone@example.test")
-    results = await relay.send_many(sent)
+    results = await smtp_transport._send_many(sent)
     assert results["ann@example.test"].status is DeliveryStatus.ACCEPTED
     later, gone = results["later@example.test"], results["gone@example.test"]
     assert later.status is DeliveryStatus.TEMPORARY_FAILURE and later.code == 451
@@ -175,40 +144,38 @@ async def test_per_recipient_results_in_one_transaction(
     assert gone.status is DeliveryStatus.PERMANENT_FAILURE and gone.code == 550
     assert gone.reply == "550 5.1.1 <gone@example.test>: user unknown"
     assert is_hard_bounce(gone) and not is_hard_bounce(later)
-    [message] = server.messages
+    [message] = smtp_server.messages
     assert message.rcpt_tos == ("ann@example.test",)
     # send() folds them so that the message is retried.
-    assert (await relay.send(sent)).status is DeliveryStatus.TEMPORARY_FAILURE
-    each = await deliver_each(relay, sent)
-    assert {r: x.status for r, x in each.items()} == {r: x.status for r, x in results.items()}
+    assert (await smtp_transport.send(sent)).status is DeliveryStatus.TEMPORARY_FAILURE
 
 
 async def test_all_recipients_refused_resets_and_reuses_the_connection(
-    relay: SmtpTransport, server: ScriptedSMTPServer
+    smtp_transport: SmtpTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    server.handler.replies["gone@example.test"] = "550 5.1.1 user unknown"
-    refused = await relay.send(envelope(1, "gone@example.test"))
+    smtp_server.handler.replies["gone@example.test"] = "550 5.1.1 user unknown"
+    refused = await smtp_transport.send(envelope(1, "gone@example.test"))
     assert refused.status is DeliveryStatus.PERMANENT_FAILURE
-    assert (await relay.send(envelope(2))).status is DeliveryStatus.ACCEPTED
-    assert server.handler.connections == 1
-    assert [m.message_id for m in server.messages] == ["<m2@shop.example>"]
+    assert (await smtp_transport.send(envelope(2))).status is DeliveryStatus.ACCEPTED
+    assert smtp_server.handler.connections == 1
+    assert [m.message_id for m in smtp_server.messages] == ["<m2@shop.example>"]
 
 
 async def test_data_refusal_is_per_accepted_recipient(
-    relay: SmtpTransport, server: ScriptedSMTPServer
+    smtp_transport: SmtpTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    server.handler.data_reply = "554 5.7.1 message rejected as spam"
-    result = await relay.send(envelope(1))
+    smtp_server.handler.data_reply = "554 5.7.1 message rejected as spam"
+    result = await smtp_transport.send(envelope(1))
     assert result.status is DeliveryStatus.PERMANENT_FAILURE
     assert result.reply == "554 5.7.1 message rejected as spam"
     assert not is_hard_bounce(result)
 
 
 async def test_421_closes_the_connection_and_later_messages_reconnect(
-    relay: SmtpTransport, server: ScriptedSMTPServer
+    smtp_transport: SmtpTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    server.handler.close_after = 2
-    results = [await relay.send(envelope(n)) for n in range(1, 6)]
+    smtp_server.handler.close_after = 2
+    results = [await smtp_transport.send(envelope(n)) for n in range(1, 6)]
     statuses = [r.status for r in results]
     assert statuses == [
         DeliveryStatus.ACCEPTED,
@@ -218,21 +185,21 @@ async def test_421_closes_the_connection_and_later_messages_reconnect(
         DeliveryStatus.ACCEPTED,
     ]
     assert results[2].code == 421 and results[2].reply.startswith("421")
-    assert server.handler.connections == 2
-    assert [m.connection for m in server.messages] == [1, 1, 2, 2]
+    assert smtp_server.handler.connections == 2
+    assert [m.connection for m in smtp_server.messages] == [1, 1, 2, 2]
 
 
 @only_pipelining
 async def test_pipelining_sends_the_envelope_in_one_write(
-    relay: SmtpTransport, server: ScriptedSMTPServer
+    smtp_transport: SmtpTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    server.handler.replies["later@example.test"] = "451 4.3.0 try later"
-    server.handler.replies["gone@example.test"] = "550 5.1.1 <gone@example.test>: user unknown"
+    smtp_server.handler.replies["later@example.test"] = "451 4.3.0 try later"
+    smtp_server.handler.replies["gone@example.test"] = "550 5.1.1 <gone@example.test>: user unknown"
     # A connection's first message says EHLO and goes command by command.
-    assert (await relay.send(envelope(1))).status is DeliveryStatus.ACCEPTED
+    assert (await smtp_transport.send(envelope(1))).status is DeliveryStatus.ACCEPTED
     sent = envelope(2, "ann@example.test", "later@example.test", "gone@example.test", "bo@x.test")
-    results = await relay.send_many(sent)
-    assert server.handler.batched == [False, True]
+    results = await smtp_transport._send_many(sent)
+    assert smtp_server.handler.batched == [False, True]
     assert results["ann@example.test"].status is DeliveryStatus.ACCEPTED
     assert results["ann@example.test"].reply == "250 2.0.0 OK queued"
     assert results["bo@x.test"] == results["ann@example.test"]
@@ -242,35 +209,35 @@ async def test_pipelining_sends_the_envelope_in_one_write(
     assert gone.status is DeliveryStatus.PERMANENT_FAILURE and gone.code == 550
     assert gone.reply == "550 5.1.1 <gone@example.test>: user unknown"
     assert is_hard_bounce(gone)
-    assert [m.rcpt_tos for m in server.messages] == [
+    assert [m.rcpt_tos for m in smtp_server.messages] == [
         ("ann@example.test",),
         ("ann@example.test", "bo@x.test"),
     ]
     # The message went through DATA intact (dot-stuffed on the wire, unstuffed by the server).
-    assert server.messages[1].data == sent.data
-    assert server.handler.connections == 1
+    assert smtp_server.messages[1].data == sent.data
+    assert smtp_server.handler.connections == 1
 
 
 @only_pipelining
 async def test_pipelined_refusals_reset_and_reuse_the_connection(
-    relay: SmtpTransport, server: ScriptedSMTPServer
+    smtp_transport: SmtpTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    server.handler.replies["gone@example.test"] = "550 5.1.1 user unknown"
-    server.handler.replies["full@example.test"] = "452 4.2.2 mailbox full"
-    assert (await relay.send(envelope(1))).status is DeliveryStatus.ACCEPTED
-    refused = await relay.send_many(envelope(2, "gone@example.test", "full@example.test"))
+    smtp_server.handler.replies["gone@example.test"] = "550 5.1.1 user unknown"
+    smtp_server.handler.replies["full@example.test"] = "452 4.2.2 mailbox full"
+    assert (await smtp_transport.send(envelope(1))).status is DeliveryStatus.ACCEPTED
+    refused = await smtp_transport._send_many(envelope(2, "gone@example.test", "full@example.test"))
     assert refused["gone@example.test"].status is DeliveryStatus.PERMANENT_FAILURE
     assert refused["full@example.test"].status is DeliveryStatus.TEMPORARY_FAILURE
     assert refused["full@example.test"].reply == "452 4.2.2 mailbox full"
-    server.handler.data_reply = "554 5.7.1 message rejected as spam"
-    spam = await relay.send(envelope(3))
+    smtp_server.handler.data_reply = "554 5.7.1 message rejected as spam"
+    spam = await smtp_transport.send(envelope(3))
     assert spam.status is DeliveryStatus.PERMANENT_FAILURE
     assert spam.reply == "554 5.7.1 message rejected as spam"
-    server.handler.data_reply = None
-    assert (await relay.send(envelope(4))).status is DeliveryStatus.ACCEPTED
-    assert server.handler.batched == [False, True, True, True]
-    assert server.handler.connections == 1
-    assert [m.message_id for m in server.messages] == [
+    smtp_server.handler.data_reply = None
+    assert (await smtp_transport.send(envelope(4))).status is DeliveryStatus.ACCEPTED
+    assert smtp_server.handler.batched == [False, True, True, True]
+    assert smtp_server.handler.connections == 1
+    assert [m.message_id for m in smtp_server.messages] == [
         "<m1@shop.example>",
         "<m3@shop.example>",
         "<m4@shop.example>",
@@ -278,19 +245,18 @@ async def test_pipelined_refusals_reset_and_reuse_the_connection(
 
 
 @pytest.mark.parametrize("mode", ["starttls", "implicit"])
-async def test_pipelining_over_tls(tmp_path: Path, tls: TLSFiles, mode: str) -> None:
+async def test_pipelining_over_tls(
+    make_smtp_server: MakeServer, make_smtp_transport: MakeTransport, smtp_tls: TLSFiles, mode: str
+) -> None:
     handler = ScriptedHandler(pipelining=True)
     implicit = mode == "implicit"
-    with ScriptedSMTPServer(
-        tls=tls, implicit_tls=implicit, users={"ann": "s3cret"}, handler=handler
-    ) as server:
-        scheme = "smtps" if implicit else "smtp+starttls"
-        url = f"{scheme}://ann:s3cret@{server.host}:{server.port}?cafile={tls.cert}"
-        transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=url))
-        try:
-            results = [await transport.send(envelope(n)) for n in range(3)]
-        finally:
-            await transport.close()
+    server = make_smtp_server(
+        tls=smtp_tls, implicit_tls=implicit, users={"ann": "s3cret"}, handler=handler
+    )
+    scheme = "smtps" if implicit else "smtp+starttls"
+    url = f"{scheme}://ann:s3cret@{server.host}:{server.port}?cafile={smtp_tls.cert}"
+    transport = make_smtp_transport(url)
+    results = [await transport.send(envelope(n)) for n in range(3)]
     assert all(r.status is DeliveryStatus.ACCEPTED for r in results), results
     # AUTH said EHLO over TLS already: even the first message is pipelined.
     assert handler.batched == [True, True, True]
@@ -302,9 +268,7 @@ async def test_pipelined_replies_arriving_together_or_in_pieces() -> None:
     # smtp-sink answers a whole batch in one segment; aiosmtpd reply by reply.
     from aiosmtplib.protocol import SMTPProtocol
 
-    from koomsg.plugins.builtin.smtp import _PipelineReader
-
-    reader = _PipelineReader(SMTPProtocol())
+    reader = PipelineReader(SMTPProtocol())
     reader.data_received(b"250 2.1.0 Ok\r\n250-2.1.5 Ok\r\n250 more\r\n35")
     assert [await reader.reply() for _ in range(2)] == [(250, "2.1.0 Ok"), (250, "2.1.5 Ok\nmore")]
     assert reader.ready() is None
@@ -323,10 +287,12 @@ async def test_pipelined_replies_arriving_together_or_in_pieces() -> None:
 
 @only_pipelining
 async def test_a_pipelined_421_closes_the_connection(
-    relay: SmtpTransport, server: ScriptedSMTPServer
+    smtp_transport: SmtpTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    server.handler.close_after = 2
-    results = [await relay.send(envelope(n, "ann@example.test", "bo@x.test")) for n in range(4)]
+    smtp_server.handler.close_after = 2
+    results = [
+        await smtp_transport.send(envelope(n, "ann@example.test", "bo@x.test")) for n in range(4)
+    ]
     assert [r.status for r in results] == [
         DeliveryStatus.ACCEPTED,
         DeliveryStatus.ACCEPTED,
@@ -334,107 +300,79 @@ async def test_a_pipelined_421_closes_the_connection(
         DeliveryStatus.ACCEPTED,
     ]
     assert results[2].code == 421
-    assert server.handler.batched == [False, True, True, False]
-    assert [m.connection for m in server.messages] == [1, 1, 2]
+    assert smtp_server.handler.batched == [False, True, True, False]
+    assert [m.connection for m in smtp_server.messages] == [1, 1, 2]
 
 
 @only_pipelining
 async def test_a_server_hanging_after_pipelined_data_is_a_temporary_failure(
-    tmp_path: Path, server: ScriptedSMTPServer
+    make_smtp_transport: MakeTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    transport = SmtpTransport(
-        settings(
-            tmp_path,
-            KOOMSG_SMTP_URL=f"smtp://{server.host}:{server.port}",
-            KOOMSG_SMTP_TIMEOUT="1",
-        )
-    )
-    try:
-        assert (await transport.send(envelope(1))).status is DeliveryStatus.ACCEPTED
-        server.handler.hang_after_data = True
-        started = time.monotonic()
-        result = await transport.send(envelope(2))
-        assert time.monotonic() - started < 3
-        server.handler.hang_after_data = False
-        # The timed-out connection is dropped, not reused.
-        assert (await transport.send(envelope(3))).status is DeliveryStatus.ACCEPTED
-    finally:
-        await transport.close()
+    transport = make_smtp_transport(smtp_server.url, KOOMSG_SMTP_TIMEOUT="1")
+    assert (await transport.send(envelope(1))).status is DeliveryStatus.ACCEPTED
+    smtp_server.handler.hang_after_data = True
+    started = time.monotonic()
+    result = await transport.send(envelope(2))
+    assert time.monotonic() - started < 3
+    smtp_server.handler.hang_after_data = False
+    # The timed-out connection is dropped, not reused.
+    assert (await transport.send(envelope(3))).status is DeliveryStatus.ACCEPTED
     assert result.status is DeliveryStatus.TEMPORARY_FAILURE
     assert "timed out" in result.reply.lower()
-    assert server.handler.connections == 2
+    assert smtp_server.handler.connections == 2
 
 
 async def test_a_server_hanging_after_data_is_a_temporary_failure(
-    tmp_path: Path, server: ScriptedSMTPServer
+    make_smtp_transport: MakeTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    server.handler.hang_after_data = True
-    transport = SmtpTransport(
-        settings(
-            tmp_path,
-            KOOMSG_SMTP_URL=f"smtp://{server.host}:{server.port}",
-            KOOMSG_SMTP_TIMEOUT="1",
-        )
-    )
+    smtp_server.handler.hang_after_data = True
+    transport = make_smtp_transport(smtp_server.url, KOOMSG_SMTP_TIMEOUT="1")
     started = time.monotonic()
-    try:
-        result = await transport.send(envelope(1))
-    finally:
-        await transport.close()
+    result = await transport.send(envelope(1))
     assert result.status is DeliveryStatus.TEMPORARY_FAILURE
     assert "timed out" in result.reply.lower()
     assert time.monotonic() - started < 3
 
 
 async def test_connections_are_reused_within_the_pool_bound(
-    relay: SmtpTransport, server: ScriptedSMTPServer
+    make_smtp_transport: MakeTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    results = await asyncio.gather(*(relay.send(envelope(n)) for n in range(60)))
+    transport = make_smtp_transport(smtp_server.url, KOOMSG_SMTP_MAX_CONNECTIONS_PER_HOST="3")
+    results = await asyncio.gather(*(transport.send(envelope(n)) for n in range(60)))
     assert all(r.status is DeliveryStatus.ACCEPTED for r in results)
-    assert len(server.messages) == 60
-    assert 1 <= server.handler.connections <= 3
-    assert {m.message_id for m in server.messages} == {f"<m{n}@shop.example>" for n in range(60)}
+    assert len(smtp_server.messages) == 60
+    assert 1 <= smtp_server.handler.connections <= 3
+    assert {m.message_id for m in smtp_server.messages} == {
+        f"<m{n}@shop.example>" for n in range(60)
+    }
 
 
 async def test_enterprise_concurrency_is_bounded(
-    tmp_path: Path, server: ScriptedSMTPServer
+    make_smtp_transport: MakeTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    transport = SmtpTransport(
-        settings(
-            tmp_path,
-            KOOMSG_SMTP_URL=f"smtp://{server.host}:{server.port}",
-            KOOMSG_SMTP_MAX_CONCURRENCY_PER_ENTERPRISE="1",
-        )
-    )
-    try:
-        results = await asyncio.gather(*(transport.send(envelope(n)) for n in range(10)))
-    finally:
-        await transport.close()
+    transport = make_smtp_transport(smtp_server.url, KOOMSG_SMTP_MAX_CONCURRENCY_PER_ENTERPRISE="1")
+    results = await asyncio.gather(*(transport.send(envelope(n)) for n in range(10)))
     assert all(r.status is DeliveryStatus.ACCEPTED for r in results)
-    assert server.handler.connections == 1
+    assert smtp_server.handler.connections == 1
 
 
-async def test_connection_refused_is_temporary(tmp_path: Path) -> None:
+async def test_connection_refused_is_temporary(make_smtp_transport: MakeTransport) -> None:
     port = free_port()
-    transport = SmtpTransport(settings(tmp_path, KOOMSG_SMTP_URL=f"smtp://127.0.0.1:{port}"))
-    try:
-        result = await transport.send(envelope(1))
-    finally:
-        await transport.close()
+    result = await make_smtp_transport(f"smtp://127.0.0.1:{port}").send(envelope(1))
     assert result.status is DeliveryStatus.TEMPORARY_FAILURE
     assert "could not connect" in result.reply
 
 
 async def test_a_closed_idle_connection_is_replaced(
-    relay: SmtpTransport, server: ScriptedSMTPServer
+    smtp_transport: SmtpTransport, smtp_server: ScriptedSMTPServer
 ) -> None:
-    assert (await relay.send(envelope(1))).status is DeliveryStatus.ACCEPTED
+    assert (await smtp_transport.send(envelope(1))).status is DeliveryStatus.ACCEPTED
     # Restart the server on the same port: the pooled connection is now dead.
-    server.stop()
-    server.start()
+    smtp_server.stop()
+    smtp_server.start()
     await asyncio.sleep(0.05)
-    assert (await relay.send(envelope(2))).status is DeliveryStatus.ACCEPTED
-    assert server.handler.connections == 2
+    assert (await smtp_transport.send(envelope(2))).status is DeliveryStatus.ACCEPTED
+    assert smtp_server.handler.connections == 2
 
 
 # -- direct mode ----------------------------------------------------------------
@@ -468,51 +406,51 @@ def dns() -> Iterator[StaticDNSServer]:
         yield running
 
 
-async def deliver_direct(
-    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer, *recipients: str
-) -> dict[str, DeliveryResult]:
-    transport = SmtpTransport(
-        settings(
-            tmp_path,
-            KOOMSG_DNS_NAMESERVERS=dns.nameserver,
-            KOOMSG_SMTP_DIRECT_PORT=str(server.port),
+DeliverDirect = Callable[..., Awaitable[dict[str, DeliveryResult]]]
+
+
+@pytest.fixture
+def deliver_direct(make_smtp_transport: MakeTransport, dns: StaticDNSServer) -> DeliverDirect:
+    """``await deliver_direct(server, *recipients)``: results of one envelope in direct mode."""
+
+    async def deliver(server: ScriptedSMTPServer, *recipients: str) -> dict[str, DeliveryResult]:
+        transport = make_smtp_transport(
+            KOOMSG_DNS_NAMESERVERS=dns.nameserver, KOOMSG_SMTP_DIRECT_PORT=str(server.port)
         )
-    )
-    try:
-        return await transport.send_many(envelope(1, *recipients))
-    finally:
-        await transport.close()
+        return await transport._send_many(envelope(1, *recipients))
+
+    return deliver
 
 
 async def test_direct_delivery_to_the_mx(
-    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer
+    deliver_direct: DeliverDirect, smtp_server: ScriptedSMTPServer
 ) -> None:
-    results = await deliver_direct(tmp_path, dns, server, "ann@example.test")
+    results = await deliver_direct(smtp_server, "ann@example.test")
     assert results["ann@example.test"].status is DeliveryStatus.ACCEPTED
-    assert server.messages[0].rcpt_tos == ("ann@example.test",)
-    assert not server.messages[0].tls
+    assert smtp_server.messages[0].rcpt_tos == ("ann@example.test",)
+    assert not smtp_server.messages[0].tls
 
 
 async def test_direct_delivery_follows_mx_preference(
-    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer
+    deliver_direct: DeliverDirect, smtp_server: ScriptedSMTPServer
 ) -> None:
-    results = await deliver_direct(tmp_path, dns, server, "ann@pref.test")
+    results = await deliver_direct(smtp_server, "ann@pref.test")
     assert results["ann@pref.test"].status is DeliveryStatus.ACCEPTED
-    assert len(server.messages) == 1
+    assert len(smtp_server.messages) == 1
 
 
 async def test_direct_delivery_falls_back_to_the_a_record(
-    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer
+    deliver_direct: DeliverDirect, smtp_server: ScriptedSMTPServer
 ) -> None:
-    results = await deliver_direct(tmp_path, dns, server, "ann@nomx.test")
+    results = await deliver_direct(smtp_server, "ann@nomx.test")
     assert results["ann@nomx.test"].status is DeliveryStatus.ACCEPTED
 
 
 async def test_direct_delivery_uses_starttls_when_offered(
-    tmp_path: Path, dns: StaticDNSServer, tls: TLSFiles
+    deliver_direct: DeliverDirect, make_smtp_server: MakeServer, smtp_tls: TLSFiles
 ) -> None:
-    with ScriptedSMTPServer(tls=tls) as server:
-        results = await deliver_direct(tmp_path, dns, server, "ann@example.test")
+    server = make_smtp_server(tls=smtp_tls)
+    results = await deliver_direct(server, "ann@example.test")
     assert results["ann@example.test"].status is DeliveryStatus.ACCEPTED
     assert server.messages[0].tls
 
@@ -534,20 +472,19 @@ def tls_1_1_only(tls: TLSFiles) -> ssl.SSLContext:
 
 @pytest.mark.parametrize("breaker", [client_certificate_required, tls_1_1_only])
 async def test_direct_delivery_continues_in_plain_when_tls_fails(
-    tmp_path: Path, dns: StaticDNSServer, tls: TLSFiles, breaker: Any
+    deliver_direct: DeliverDirect, make_smtp_server: MakeServer, smtp_tls: TLSFiles, breaker: Any
 ) -> None:
-    broken = breaker(tls)
-    with ScriptedSMTPServer(tls=tls, tls_context=broken) as server:
-        results = await deliver_direct(tmp_path, dns, server, "ann@example.test")
+    server = make_smtp_server(tls=smtp_tls, tls_context=breaker(smtp_tls))
+    results = await deliver_direct(server, "ann@example.test")
     assert results["ann@example.test"].status is DeliveryStatus.ACCEPTED, results
     assert not server.messages[0].tls
 
 
 async def test_direct_delivery_to_several_domains(
-    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer
+    deliver_direct: DeliverDirect, smtp_server: ScriptedSMTPServer
 ) -> None:
     results = await deliver_direct(
-        tmp_path, dns, server, "x@a.test", "y@b.test", "z@c.test", "w@nowhere.test"
+        smtp_server, "x@a.test", "y@b.test", "z@c.test", "w@nowhere.test"
     )
     assert results["x@a.test"].status is DeliveryStatus.ACCEPTED
     assert results["y@b.test"].status is DeliveryStatus.ACCEPTED
@@ -555,37 +492,19 @@ async def test_direct_delivery_to_several_domains(
     assert null_mx.status is DeliveryStatus.PERMANENT_FAILURE and "null MX" in null_mx.reply
     assert nxdomain.status is DeliveryStatus.PERMANENT_FAILURE
     assert is_hard_bounce(nxdomain) and is_hard_bounce(null_mx)
-    assert sorted(server.handler.recipients) == ["x@a.test", "y@b.test"]
+    assert sorted(smtp_server.handler.recipients) == ["x@a.test", "y@b.test"]
 
 
 async def test_no_reachable_mx_is_temporary(
-    tmp_path: Path, dns: StaticDNSServer, server: ScriptedSMTPServer
+    deliver_direct: DeliverDirect, smtp_server: ScriptedSMTPServer
 ) -> None:
-    results = await deliver_direct(tmp_path, dns, server, "ann@down.test")
+    results = await deliver_direct(smtp_server, "ann@down.test")
     result = results["ann@down.test"]
     assert result.status is DeliveryStatus.TEMPORARY_FAILURE
     assert "dead.down.test" in result.reply
 
 
-# -- classification, configuration, registration ----------------------------------
-
-
-@pytest.mark.parametrize(
-    ("reply", "code", "hard"),
-    [
-        ("550 5.1.1 <x@y>: user unknown", 550, True),
-        ("550 5.1.0 no such user", 550, True),
-        ("550 user unknown", 550, True),
-        ("550 5.1.1 mailbox unavailable", 550, True),
-        ("553 sorry, no such mailbox here", 553, True),
-        ("552 5.2.2 mailbox full", 552, False),
-        ("550 5.7.1 rejected by policy", 550, False),
-        ("554 5.7.1 spam", 554, False),
-    ],
-)
-def test_is_hard_bounce(reply: str, code: int, hard: bool) -> None:
-    assert is_hard_bounce(DeliveryResult.permanent(reply, code)) is hard
-    assert not is_hard_bounce(DeliveryResult.temporary("451 4.1.1 user unknown", 451))
+# -- configuration, registration --------------------------------------------------
 
 
 def test_relay_url_parsing() -> None:
@@ -605,17 +524,21 @@ def test_relay_url_parsing() -> None:
 
 
 def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
-    defaults = settings(tmp_path)
+    defaults = transport_settings(tmp_path)
     assert defaults.smtp_direct_port == 25
     assert defaults.smtp_max_connections_per_host == 10
     assert defaults.smtp_max_concurrency_per_enterprise == 50
-    overridden = settings(tmp_path, KOOMSG_SMTP_DIRECT_PORT="2525", KOOMSG_SMTP_TIMEOUT="7")
+    overridden = transport_settings(
+        tmp_path, KOOMSG_SMTP_DIRECT_PORT="2525", KOOMSG_SMTP_TIMEOUT="7"
+    )
     assert overridden.smtp_direct_port == 2525 and overridden.smtp_timeout_seconds == 7.0
 
 
 def test_the_plugin_offers_the_smtp_transport(tmp_path: Path) -> None:
     manager = make_manager(entry_points=False)
     offered: list[Any] = [
-        t for group in manager.hook.koomsg_transports(settings=settings(tmp_path)) for t in group
+        t
+        for group in manager.hook.koomsg_transports(settings=transport_settings(tmp_path))
+        for t in group
     ]
     assert "smtp" in {t.name for t in offered}
