@@ -405,13 +405,16 @@ class StaticDNSServer:
 
 
 def transport_settings(data_dir: Path, **env: str) -> Settings:
-    """Settings for a transport under test: no database, 2-second SMTP and DNS timeouts."""
+    """Settings for a transport under test: no database, 2-second SMTP and DNS timeouts,
+    and loopback allowed as a mail host (the test servers live there; pass
+    ``KOOMSG_ALLOWED_PRIVATE_NETWORKS=""`` to test the refusal)."""
     base = {
         "KOOMSG_DATA_DIR": str(data_dir),
         "KOOMSG_SECRET_KEY": "x" * 32,
         "KOOMSG_TRANSPORT": "smtp",
         "KOOMSG_SMTP_TIMEOUT": "2",
         "KOOMSG_DNS_TIMEOUT": "2",
+        "KOOMSG_ALLOWED_PRIVATE_NETWORKS": "127.0.0.0/8",
     }
     return load_settings({**base, **env})
 

@@ -396,6 +396,14 @@ ZONE = [
     "c.test. 60 IN MX 0 .",
     "down.test. 60 IN MX 10 dead.down.test.",
     "dead.down.test. 60 IN A 127.0.0.2",
+    # A tenant pointing its recipients' MX at koomsg's own host and network.
+    "ssrf.test. 60 IN MX 10 mx.ssrf.test.",
+    "ssrf.test. 60 IN MX 20 mx2.ssrf.test.",
+    "ssrf.test. 60 IN MX 30 mx3.ssrf.test.",
+    "mx.ssrf.test. 60 IN A 127.0.0.1",
+    "mx2.ssrf.test. 60 IN A 10.0.0.1",
+    "mx3.ssrf.test. 60 IN A 169.254.169.254",
+    "mx3.ssrf.test. 60 IN AAAA ::ffff:7f00:1",
 ]
 
 
@@ -542,3 +550,30 @@ def test_the_plugin_offers_the_smtp_transport(tmp_path: Path) -> None:
         for t in group
     ]
     assert "smtp" in {t.name for t in offered}
+
+
+async def test_direct_mx_pointing_at_private_addresses_is_refused_before_connecting(
+    make_smtp_transport: MakeTransport,
+    dns: StaticDNSServer,
+    smtp_server: ScriptedSMTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    transport = make_smtp_transport(
+        KOOMSG_DNS_NAMESERVERS=dns.nameserver,
+        KOOMSG_SMTP_DIRECT_PORT=str(smtp_server.port),
+        KOOMSG_ALLOWED_PRIVATE_NETWORKS="",
+    )
+
+    async def no_connection(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the transport connected to a refused address")
+
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "create_connection", no_connection)
+    monkeypatch.setattr(transport._pools, "deliver", no_connection)
+    results = await transport._send_many(envelope(1, "ann@ssrf.test"))
+    result = results["ann@ssrf.test"]
+    assert result.status is DeliveryStatus.PERMANENT_FAILURE
+    assert "refused" in result.reply and "169.254.169.254" in result.reply
+    assert "10.0.0.1" in result.reply and "127.0.0.1" in result.reply
+    assert not is_hard_bounce(result)  # the address is not bad: no suppression
+    assert smtp_server.messages == [] and smtp_server.handler.connections == 0

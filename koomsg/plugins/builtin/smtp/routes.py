@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import random
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -33,6 +34,7 @@ import dns.nameserver
 import dns.resolver
 
 from koomsg.config import ConfigError, Settings
+from koomsg.core.netguard import Network, refusal
 from koomsg.plugins.types import DeliveryResult
 
 
@@ -109,17 +111,37 @@ def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
 
 
 async def direct_routes(
-    resolver: dns.asyncresolver.Resolver, domain: str, port: int
+    resolver: dns.asyncresolver.Resolver,
+    domain: str,
+    port: int,
+    *,
+    allowed_networks: Sequence[Network] = (),
 ) -> list[Route] | DeliveryResult:
-    """The routes to ``domain``'s mail hosts in the order to try them, or why there are none."""
+    """The routes to ``domain``'s mail hosts in the order to try them, or why there are none.
+
+    The recipient's DNS is not ours: addresses that are not public internet
+    addresses (loopback, private, link-local, metadata services…) are dropped
+    before any connection unless the operator allowed their network
+    (``KOOMSG_ALLOWED_PRIVATE_NETWORKS``); see core/netguard.py.
+    """
     hosts = await mx_hosts(resolver, domain)
     if isinstance(hosts, DeliveryResult):
         return hosts
     routes = []
+    refused: list[str] = []
     for host in hosts:
         found = await addresses(resolver, host)
-        if found:
-            routes.append(Route(f"{host}:{port}", host, found, port))
+        public = tuple(a for a in found if refusal(a, allowed_networks) is None)
+        refused.extend(a for a in found if a not in public)
+        if public:
+            routes.append(Route(f"{host}:{port}", host, public, port))
+    if not routes and refused:
+        # Said in our words: nothing was sent to those addresses, so no reply exists.
+        shown = ", ".join(sorted(set(refused))[:5])
+        return DeliveryResult.permanent(
+            f"refused: the mail hosts of {domain} point at non-public addresses ({shown}), "
+            "which koomsg does not connect to"
+        )
     if not routes:
         return DeliveryResult.temporary(f"no address found for any mail host of {domain}")
     return routes

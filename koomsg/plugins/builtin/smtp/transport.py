@@ -94,7 +94,12 @@ class SmtpTransport:
             return dict.fromkeys(
                 recipients, DeliveryResult.permanent("501 5.1.3 bad recipient address")
             )
-        routes = await direct_routes(self._get_resolver(), domain, self.settings.smtp_direct_port)
+        routes = await direct_routes(
+            self._get_resolver(),
+            domain,
+            self.settings.smtp_direct_port,
+            allowed_networks=self.settings.allowed_private_networks,
+        )
         if isinstance(routes, DeliveryResult):
             return dict.fromkeys(recipients, routes)
         return await self._deliver_routes(routes, recipients, envelope)
