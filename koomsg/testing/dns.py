@@ -4,10 +4,16 @@
         dns.set_zone('example.com. 300 IN TXT "v=spf1 include:mail.test ~all"')
         settings = make_test_settings(..., KOOMSG_DNS_NAMESERVERS=dns.address)
 
+    with LocalDnsServer(["example.test. 60 IN MX 10 mx1.example.test.",
+                         "mx1.example.test. 60 IN A 127.0.0.1"]) as dns:
+        ...  # direct MX delivery without the internet
+
 It answers over UDP and TCP on one port (long DKIM records may need TCP),
 NXDOMAIN for names it does not hold, an empty answer for names that hold
 other types, and SERVFAIL for names given to ``fail()``. ``SilentDnsServer``
-reads queries and never answers, to exercise timeouts.
+reads queries and never answers, to exercise timeouts. The pytest plugin
+(``koomsg.testing.plugin``) offers both as the ``dns_server`` and
+``silent_dns_server`` fixtures.
 """
 
 from __future__ import annotations
@@ -120,10 +126,21 @@ def dkim_dnsfunc(server: LocalDnsServer | str) -> Callable[..., bytes]:
 _QUIET = DNSLogger(log="-recv,-send,-request,-reply,-truncated,-error,-data", prefix=False)
 
 
+LOOPBACK = "127.0.0.1"
+
+
 class LocalDnsServer:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    """A dnslib server on loopback answering from zone-file lines, over UDP and TCP.
+
+    ``zone`` (lines, or one text) is what it serves from the start; ``set_zone``
+    replaces it while the server runs. ``address`` (``"127.0.0.1:PORT"``) is the
+    form ``KOOMSG_DNS_NAMESERVERS`` takes.
+    """
+
+    def __init__(self, zone: str | Iterable[str] = (), *, host: str = LOOPBACK) -> None:
         self.host = host
         self.resolver = ZoneResolver()
+        self.resolver.set_zone(zone)
         self.port = 0
         self._servers: list[DNSServer] = []
 
@@ -175,7 +192,7 @@ class LocalDnsServer:
 class SilentDnsServer:
     """Takes queries and never answers: every lookup against it times out."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = LOOPBACK) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind((host, 0))
         self.host = host
