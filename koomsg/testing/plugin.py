@@ -9,7 +9,9 @@ per session; every table is emptied after each test.
 
 Tests talk to the API over HTTP exactly as a frontend does: ``api`` posts
 GraphQL to the ASGI app through httpx, and ``api.upload`` sends GraphQL
-multipart requests.
+multipart requests. ``dns_server`` is a loopback DNS server (``set_zone`` fills
+it; point ``KOOMSG_DNS_NAMESERVERS`` at ``dns_server.address`` through
+``koomsg_env``); ``silent_dns_server`` never answers.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import text
 from koomsg.config import Settings, load_settings
 from koomsg.core.db import Database
 from koomsg.runtime import Runtime
+from koomsg.testing.dns import dns_server, silent_dns_server  # noqa: F401  (fixtures)
 
 # Loopback SMTP servers and transports: smtp_server, make_smtp_server, smtp_transport, ...
 pytest_plugins = ["koomsg.testing.smtp"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,20 +85,14 @@ class Client:
 
 
 @pytest.fixture
-def dns() -> Iterator[LocalDnsServer]:
-    with LocalDnsServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def served(
-    tmp_path: Path, dns: LocalDnsServer, spawn: Callable[..., KoomsgProcess]
+    tmp_path: Path, dns_server: LocalDnsServer, spawn: Callable[..., KoomsgProcess]
 ) -> tuple[KoomsgProcess, str, dict[str, str]]:
     port = free_port()
     env = koomsg_env(
         tmp_path / "var",
         KOOMSG_PUBLIC_URL=f"http://127.0.0.1:{port}",
-        KOOMSG_DNS_NAMESERVERS=dns.address,
+        KOOMSG_DNS_NAMESERVERS=dns_server.address,
         KOOMSG_DNS_TIMEOUT="2",
         KOOMSG_SPF_INCLUDE="spf.mail.test",
         KOOMSG_DMARC_TARGET="dmarc.mail.test",
@@ -167,7 +161,7 @@ async def _progress_over_websocket(url: str, key: str, task_id: str) -> list[dic
 
 
 async def test_a_frontend_sends_a_campaign_end_to_end(
-    served: tuple[KoomsgProcess, str, dict[str, str]], dns: LocalDnsServer, tmp_path: Path
+    served: tuple[KoomsgProcess, str, dict[str, str]], dns_server: LocalDnsServer, tmp_path: Path
 ) -> None:
     server, url, env = served
     created = run_koomsg(["operator", "create-key", "--name", "e2e"], env)
@@ -202,7 +196,7 @@ async def test_a_frontend_sends_a_campaign_end_to_end(
             )
         )["createSenderDomain"]
         assert {r["type"] for r in domain["records"]} == {"CNAME", "TXT", "MX"}
-        dns.set_zone(zone_for(domain["records"]))
+        dns_server.set_zone(zone_for(domain["records"]))
         verified = (
             await shop(
                 "mutation($id: ID!) { verifySenderDomain(id: $id) "

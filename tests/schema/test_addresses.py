@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,21 +24,15 @@ LIST = """query($filter: SenderAddressFilter, $first: Int, $after: String) {
 
 
 @pytest.fixture
-def dns() -> Iterator[LocalDnsServer]:
-    with LocalDnsServer() as server:
-        yield server
-
-
-@pytest.fixture
-def koomsg_env(dns: LocalDnsServer) -> dict[str, str]:
-    return {"KOOMSG_DNS_NAMESERVERS": dns.address, "KOOMSG_DNS_TIMEOUT": "1"}
+def koomsg_env(dns_server: LocalDnsServer) -> dict[str, str]:
+    return {"KOOMSG_DNS_NAMESERVERS": dns_server.address, "KOOMSG_DNS_TIMEOUT": "1"}
 
 
 async def verified_domain(
-    api: Api, dns: LocalDnsServer, name: str = "example.com", **kw: Any
+    api: Api, dns_server: LocalDnsServer, name: str = "example.com", **kw: Any
 ) -> str:
     domain = (await api(CREATE_DOMAIN, {"name": name}, **kw)).ok()["createSenderDomain"]
-    dns.set_zone(zone_for(domain["records"]))
+    dns_server.set_zone(zone_for(domain["records"]))
     status = (await api(VERIFY, {"id": domain["id"]}, **kw)).ok()["verifySenderDomain"]["status"]
     assert status == "VERIFICATION_PASSED"
     return str(domain["id"])
@@ -50,9 +43,9 @@ def address_input(domain_id: str, prefix: str = "info", alias: str | None = None
 
 
 async def test_create_list_and_delete(
-    api: Api, enterprise: EnterpriseHandle, dns: LocalDnsServer
+    api: Api, enterprise: EnterpriseHandle, dns_server: LocalDnsServer
 ) -> None:
-    domain_id = await verified_domain(api, dns)
+    domain_id = await verified_domain(api, dns_server)
     made = (await api(CREATE, address_input(domain_id, "Info.Desk", "Acme Support ✉"))).ok()[
         "createSenderAddress"
     ]
@@ -105,21 +98,21 @@ async def test_unverified_domain_is_refused(
 async def test_bad_prefixes_and_aliases_write_nothing(
     api: Api,
     enterprise: EnterpriseHandle,
-    dns: LocalDnsServer,
+    dns_server: LocalDnsServer,
     runtime: Runtime,
     prefix: str,
     alias: str | None,
     field: str,
 ) -> None:
-    domain_id = await verified_domain(api, dns)
+    domain_id = await verified_domain(api, dns_server)
     (await api(CREATE, address_input(domain_id, prefix, alias))).error("BAD_USER_INPUT", field)
     assert await count_rows(runtime, "sender_address") == 0
 
 
 async def test_limits_are_inclusive(
-    api: Api, enterprise: EnterpriseHandle, dns: LocalDnsServer
+    api: Api, enterprise: EnterpriseHandle, dns_server: LocalDnsServer
 ) -> None:
-    domain_id = await verified_domain(api, dns)
+    domain_id = await verified_domain(api, dns_server)
     made = (await api(CREATE, address_input(domain_id, "x" * 64, "ä" * 64))).ok()[
         "createSenderAddress"
     ]
@@ -133,28 +126,28 @@ async def test_limits_are_inclusive(
 async def test_the_same_address_twice_is_a_conflict(
     api: Api,
     enterprise: EnterpriseHandle,
-    dns: LocalDnsServer,
+    dns_server: LocalDnsServer,
     runtime: Runtime,
     make_enterprise: Any,
 ) -> None:
-    domain_id = await verified_domain(api, dns)
+    domain_id = await verified_domain(api, dns_server)
     (await api(CREATE, address_input(domain_id, "info"))).ok()
     (await api(CREATE, address_input(domain_id, "INFO", "Other alias"))).error("CONFLICT", "prefix")
     assert await count_rows(runtime, "sender_address") == 1
     # Another enterprise may verify and use the same domain name and prefix.
     other = await make_enterprise("Other")
-    other_domain = await verified_domain(api, dns, key=other.key)
+    other_domain = await verified_domain(api, dns_server, key=other.key)
     (await api(CREATE, address_input(other_domain, "info"), key=other.key)).ok()
 
 
 async def test_another_enterprises_objects_are_not_found(
     api: Api,
     enterprise: EnterpriseHandle,
-    dns: LocalDnsServer,
+    dns_server: LocalDnsServer,
     make_enterprise: Any,
     runtime: Runtime,
 ) -> None:
-    domain_id = await verified_domain(api, dns)
+    domain_id = await verified_domain(api, dns_server)
     made = (await api(CREATE, address_input(domain_id))).ok()["createSenderAddress"]
     other = await make_enterprise("Other")
     (await api(CREATE, address_input(domain_id, "x"), key=other.key)).error("NOT_FOUND", "domainId")
@@ -167,10 +160,10 @@ async def test_another_enterprises_objects_are_not_found(
 
 
 async def test_pages_and_address_filter(
-    api: Api, enterprise: EnterpriseHandle, dns: LocalDnsServer
+    api: Api, enterprise: EnterpriseHandle, dns_server: LocalDnsServer
 ) -> None:
-    first_domain = await verified_domain(api, dns, "example.com")
-    second_domain = await verified_domain(api, dns, "shop.example.net")
+    first_domain = await verified_domain(api, dns_server, "example.com")
+    second_domain = await verified_domain(api, dns_server, "shop.example.net")
     made = []
     for domain_id, prefix in [
         (first_domain, "a"),

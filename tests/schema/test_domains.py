@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,15 +31,9 @@ CREATE_ADDRESS = """mutation($domainId: ID!, $prefix: String!) {
 
 
 @pytest.fixture
-def dns() -> Iterator[LocalDnsServer]:
-    with LocalDnsServer() as server:
-        yield server
-
-
-@pytest.fixture
-def koomsg_env(dns: LocalDnsServer) -> dict[str, str]:
+def koomsg_env(dns_server: LocalDnsServer) -> dict[str, str]:
     return {
-        "KOOMSG_DNS_NAMESERVERS": dns.address,
+        "KOOMSG_DNS_NAMESERVERS": dns_server.address,
         "KOOMSG_DNS_TIMEOUT": "1",
         "KOOMSG_SPF_INCLUDE": "spf.mail.test",
         "KOOMSG_TRACKING_TARGET": "track.mail.test",
@@ -133,10 +126,10 @@ async def test_ten_domains_at_most_and_no_duplicates(
 
 
 async def test_verification_follows_the_zone(
-    api: Api, enterprise: EnterpriseHandle, dns: LocalDnsServer
+    api: Api, enterprise: EnterpriseHandle, dns_server: LocalDnsServer
 ) -> None:
     domain = await create(api)
-    dns.set_zone(zone_for(domain["records"], skip=["MX"], split=100))
+    dns_server.set_zone(zone_for(domain["records"], skip=["MX"], split=100))
     verified = (await api(VERIFY, {"id": domain["id"]})).ok()["verifySenderDomain"]
     assert verified["status"] == "VERIFICATION_PASSED"
     assert verified["lastVerifiedAt"] is not None
@@ -147,7 +140,7 @@ async def test_verification_follows_the_zone(
     assert by_type["TXT", dkim_name]["foundValues"] == [by_type["TXT", dkim_name]["expectedValue"]]
 
     # The tracking CNAME moved away: the domain fails, and says where it points.
-    dns.set_zone(
+    dns_server.set_zone(
         [
             *zone_for(domain["records"], skip=["tracking.example.com"]),
             "tracking.example.com. 300 IN CNAME old.provider.test.",
@@ -163,11 +156,11 @@ async def test_verification_follows_the_zone(
 
 
 async def test_renaming_resets_status_and_key(
-    api: Api, enterprise: EnterpriseHandle, dns: LocalDnsServer, runtime: Runtime
+    api: Api, enterprise: EnterpriseHandle, dns_server: LocalDnsServer, runtime: Runtime
 ) -> None:
     domain = await create(api)
     await create(api, "taken.example.com")
-    dns.set_zone(zone_for(domain["records"]))
+    dns_server.set_zone(zone_for(domain["records"]))
     assert (await api(VERIFY, {"id": domain["id"]})).ok()["verifySenderDomain"]["status"] == (
         "VERIFICATION_PASSED"
     )
@@ -187,10 +180,10 @@ async def test_renaming_resets_status_and_key(
 
 
 async def test_delete_refuses_domains_in_use_unless_cascading(
-    api: Api, enterprise: EnterpriseHandle, dns: LocalDnsServer, runtime: Runtime
+    api: Api, enterprise: EnterpriseHandle, dns_server: LocalDnsServer, runtime: Runtime
 ) -> None:
     domain = await create(api)
-    dns.set_zone(zone_for(domain["records"]))
+    dns_server.set_zone(zone_for(domain["records"]))
     (await api(VERIFY, {"id": domain["id"]})).ok()
     (await api(CREATE_ADDRESS, {"domainId": domain["id"], "prefix": "info"})).ok()
 
