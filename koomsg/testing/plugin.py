@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,51 @@ async def count_rows(runtime: Runtime, table: str) -> int:
     """How many rows a table holds: tests check that failures write nothing."""
     async with runtime.db.session() as session:
         return int((await session.execute(text(f'SELECT COUNT(*) FROM "{table}"'))).scalar_one())
+
+
+def _files_under(folder: Path) -> list[str]:
+    if not folder.exists():
+        return []
+    return sorted(str(f.relative_to(folder)) for f in folder.rglob("*") if f.is_file())
+
+
+async def storage_snapshot(runtime: Runtime, tables: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Rows per table (every table, unless ``tables`` names some) and the files under the
+    data folder (saved uploads, outbox): what an operation could have written."""
+    from koomsg.core.models import metadata
+
+    snapshot: dict[str, Any] = {}
+    async with runtime.db.session() as session:
+        for name in tables or sorted(metadata.tables):
+            count = await session.execute(text(f'SELECT COUNT(*) FROM "{name}"'))
+            snapshot[f"rows in {name}"] = int(count.scalar_one())
+    snapshot["files"] = _files_under(Path(runtime.settings.data_dir))
+    return snapshot
+
+
+@asynccontextmanager
+async def writes_nothing(runtime: Runtime, *tables: str) -> AsyncIterator[None]:
+    """Fails if the block adds or removes a row (in ``tables``, or any table) or a file
+    under the data folder: a refused operation must leave no trace."""
+    before = await storage_snapshot(runtime, tables)
+    yield
+    after = await storage_snapshot(runtime, tables)
+    changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
+    assert not changed, f"a refused operation wrote something (before, after): {changed}"
+
+
+WritesNothing = Callable[..., AbstractAsyncContextManager[None]]
+
+
+@pytest.fixture
+def assert_writes_nothing(runtime: Runtime) -> WritesNothing:
+    """``async with assert_writes_nothing(): ...`` around a call that must fail cleanly;
+    ``assert_writes_nothing("message")`` watches only the tables it names."""
+
+    def watch(*tables: str) -> AbstractAsyncContextManager[None]:
+        return writes_nothing(runtime, *tables)
+
+    return watch
 
 
 def pytest_configure(config: pytest.Config) -> None:

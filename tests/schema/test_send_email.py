@@ -13,6 +13,7 @@ from koomsg.testing.plugin import (
     Api,
     EnterpriseHandle,
     SendableSetup,
+    WritesNothing,
     count_rows,
     sendable_setup,
     suppress_address,
@@ -142,15 +143,14 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
 async def test_invalid_sends_write_nothing(
     api: Api,
     setup: SendableSetup,
-    runtime: Runtime,
+    assert_writes_nothing: WritesNothing,
     case: str,
     change: dict[str, Any],
     code: str,
     field: str,
 ) -> None:
-    (await api(SEND, email(setup, idempotencyKey="k1", **change))).error(code, field)
-    assert await count_rows(runtime, "message") == 0
-    assert await count_rows(runtime, "idempotency_key") == 0
+    async with assert_writes_nothing():
+        (await api(SEND, email(setup, idempotencyKey="k1", **change))).error(code, field)
 
 
 async def test_line_break_in_a_body_param_is_fine(api: Api, setup: SendableSetup) -> None:

@@ -18,6 +18,7 @@ from koomsg.testing.plugin import (
     Api,
     EnterpriseHandle,
     SendableSetup,
+    WritesNothing,
     count_rows,
     sendable_setup,
     suppress_address,
@@ -38,7 +39,6 @@ LIST = f"""query($filter: SendingTaskFilter, $first: Int, $after: String) {{
 DELETE_TEMPLATE = "mutation($id: ID!) { deleteTemplate(id: $id) }"
 DELETE_DOMAIN = "mutation($id: ID!) { deleteSenderDomain(id: $id) }"
 ATTACHMENT_LIMIT = 4 * 1024 * 1024
-TABLES = ("sending_task", "message", "task_attachment")
 
 
 @pytest.fixture
@@ -57,12 +57,6 @@ def task_input(setup: SendableSetup, **extra: Any) -> dict[str, Any]:
     }
     base.update(extra)
     return {k: v for k, v in base.items() if v is not None}
-
-
-async def snapshot(runtime: Runtime) -> tuple[Any, ...]:
-    uploads = Path(runtime.settings.data_dir) / "uploads"
-    files = sorted(p.name for p in uploads.iterdir()) if uploads.exists() else []
-    return (*[await count_rows(runtime, t) for t in TABLES], files)
 
 
 async def messages_of(runtime: Runtime, task_id: str) -> list[Message]:
@@ -181,15 +175,14 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
 async def test_invalid_input_writes_nothing(
     api: Api,
     setup: SendableSetup,
-    runtime: Runtime,
+    assert_writes_nothing: WritesNothing,
     case: str,
     change: dict[str, Any],
     code: str,
     field: str,
 ) -> None:
-    before = await snapshot(runtime)
-    (await api(CREATE, {"input": task_input(setup, **change)})).error(code, field)
-    assert await snapshot(runtime) == before
+    async with assert_writes_nothing():
+        (await api(CREATE, {"input": task_input(setup, **change)})).error(code, field)
 
 
 async def test_ten_recipients_pass(api: Api, setup: SendableSetup) -> None:
@@ -203,31 +196,31 @@ async def test_ten_recipients_pass(api: Api, setup: SendableSetup) -> None:
 
 
 async def test_neither_or_both_recipient_sources(
-    api: Api, setup: SendableSetup, runtime: Runtime
+    api: Api, setup: SendableSetup, assert_writes_nothing: WritesNothing
 ) -> None:
-    before = await snapshot(runtime)
-    (await api(CREATE, {"input": task_input(setup, recipients=None)})).error(
-        "BAD_USER_INPUT", "recipients"
-    )
-    query_input = task_input(setup, recipientFile=None)
-    query_input["recipientFile"] = None
-    response = await api.upload(
-        CREATE,
-        {"input": query_input},
-        {"input.recipientFile": ("r.csv", b"email\nann@example.org\n", "text/csv")},
-    )
-    response.error("BAD_USER_INPUT", "recipients")
-    assert await snapshot(runtime) == before
+    async with assert_writes_nothing():
+        (await api(CREATE, {"input": task_input(setup, recipients=None)})).error(
+            "BAD_USER_INPUT", "recipients"
+        )
+        query_input = task_input(setup, recipientFile=None)
+        query_input["recipientFile"] = None
+        response = await api.upload(
+            CREATE,
+            {"input": query_input},
+            {"input.recipientFile": ("r.csv", b"email\nann@example.org\n", "text/csv")},
+        )
+        response.error("BAD_USER_INPUT", "recipients")
 
 
 async def test_template_with_params_needs_a_file(
-    api: Api, runtime: Runtime, enterprise: EnterpriseHandle
+    api: Api, runtime: Runtime, enterprise: EnterpriseHandle, assert_writes_nothing: WritesNothing
 ) -> None:
     setup = await sendable_setup(api, runtime, body="<p>Hi {{name}}</p>")
-    before = await snapshot(runtime)
-    error = (await api(CREATE, {"input": task_input(setup)})).error("BAD_USER_INPUT", "recipients")
-    assert "file" in error["message"]
-    assert await snapshot(runtime) == before
+    async with assert_writes_nothing():
+        error = (await api(CREATE, {"input": task_input(setup)})).error(
+            "BAD_USER_INPUT", "recipients"
+        )
+        assert "file" in error["message"]
 
 
 async def test_unapproved_template_and_unverified_domain(
@@ -275,7 +268,7 @@ async def test_other_tenants_objects_are_not_found(
 
 # ------------------------------------------------------------------ attachments
 async def test_attachment_limit_is_four_megabytes(
-    api: Api, setup: SendableSetup, runtime: Runtime
+    api: Api, setup: SendableSetup, runtime: Runtime, assert_writes_nothing: WritesNothing
 ) -> None:
     half = ATTACHMENT_LIMIT // 2
     files = {
@@ -302,10 +295,9 @@ async def test_attachment_limit_is_four_megabytes(
         ("a.pdf", "application/pdf", half),
         ("notes.txt", "text/plain", half),
     ]
-    before = await snapshot(runtime)
     files["input.attachments.1"] = ("notes.txt", b"n" * (half + 1), "text/plain")
-    (await api.upload(CREATE, variables, files)).error("BAD_USER_INPUT", "attachments")
-    assert await snapshot(runtime) == before
+    async with assert_writes_nothing():
+        (await api.upload(CREATE, variables, files)).error("BAD_USER_INPUT", "attachments")
 
 
 @pytest.mark.parametrize(
@@ -318,37 +310,37 @@ async def test_attachment_limit_is_four_megabytes(
     ],
 )
 async def test_executables_are_refused(
-    api: Api, setup: SendableSetup, runtime: Runtime, filename: str, data: bytes
+    api: Api, setup: SendableSetup, assert_writes_nothing: WritesNothing, filename: str, data: bytes
 ) -> None:
-    before = await snapshot(runtime)
-    error = (
-        await api.upload(
-            CREATE,
-            {"input": task_input(setup, attachments=[None])},
-            {"input.attachments.0": (filename, data, "application/octet-stream")},
-        )
-    ).error("BAD_USER_INPUT", "attachments")
-    assert filename in error["message"]
-    assert await snapshot(runtime) == before
+    async with assert_writes_nothing():
+        error = (
+            await api.upload(
+                CREATE,
+                {"input": task_input(setup, attachments=[None])},
+                {"input.attachments.0": (filename, data, "application/octet-stream")},
+            )
+        ).error("BAD_USER_INPUT", "attachments")
+        assert filename in error["message"]
 
 
 async def test_recipient_file_too_large_or_wrong_kind(
-    api: Api, setup: SendableSetup, runtime: Runtime
+    api: Api, setup: SendableSetup, assert_writes_nothing: WritesNothing
 ) -> None:
-    before = await snapshot(runtime)
     big = b"PK\x03\x04" + b"0" * (40 * 1024 * 1024 - 3)
     variables = {"input": task_input(setup, recipients=None, recipientFile=None)}
     variables["input"]["recipientFile"] = None
     xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    (await api.upload(CREATE, variables, {"input.recipientFile": ("r.xlsx", big, xlsx)})).error(
-        "BAD_USER_INPUT", "recipientFile"
-    )
-    (
-        await api.upload(
-            CREATE, variables, {"input.recipientFile": ("r.pdf", b"%PDF-1.4", "application/pdf")}
+    async with assert_writes_nothing():
+        (await api.upload(CREATE, variables, {"input.recipientFile": ("r.xlsx", big, xlsx)})).error(
+            "BAD_USER_INPUT", "recipientFile"
         )
-    ).error("BAD_USER_INPUT", "recipientFile")
-    assert await snapshot(runtime) == before
+        (
+            await api.upload(
+                CREATE,
+                variables,
+                {"input.recipientFile": ("r.pdf", b"%PDF-1.4", "application/pdf")},
+            )
+        ).error("BAD_USER_INPUT", "recipientFile")
 
 
 # ------------------------------------------------------------------ scheduling and cancelling
@@ -478,15 +470,16 @@ async def test_search_and_pagination(api: Api, setup: SendableSetup, runtime: Ru
 
 # ------------------------------------------------------------------ recipient files
 async def test_recipient_file_is_saved_inspected_and_removed_on_cancel(
-    api: Api, runtime: Runtime, enterprise: EnterpriseHandle
+    api: Api, runtime: Runtime, enterprise: EnterpriseHandle, assert_writes_nothing: WritesNothing
 ) -> None:
     setup = await sendable_setup(api, runtime, body="<p>Hi {{name}}</p>")
     variables = {"input": task_input(setup, recipients=None, subject="Hi {{name}}")}
     variables["input"]["recipientFile"] = None
-    before = await snapshot(runtime)
     missing_column = {"input.recipientFile": ("r.csv", b"email\nann@example.org\n", "text/csv")}
-    (await api.upload(CREATE, variables, missing_column)).error("BAD_USER_INPUT", "recipientFile")
-    assert await snapshot(runtime) == before
+    async with assert_writes_nothing():
+        (await api.upload(CREATE, variables, missing_column)).error(
+            "BAD_USER_INPUT", "recipientFile"
+        )
 
     good = {"input.recipientFile": ("r.csv", b"email,name\nann@example.org,Ann\n", "text/csv")}
     task = (await api.upload(CREATE, variables, good)).ok()["createSendingTask"]
