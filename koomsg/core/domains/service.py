@@ -1,12 +1,13 @@
 """Sender domains: create, rename, verify, delete, and what sending needs from them.
 
-Delivery calls ``signing_key_for`` (which refuses unverified domains); other
-areas that keep a domain in use append to ``DOMAIN_DELETE_GUARDS``.
+Delivery calls ``signing_key_for`` (which refuses unverified domains).
+``delete_domain`` runs the guards it is given; ``koomsg.core.flows`` lists the
+ones of the areas that keep a domain in use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,10 +32,9 @@ from koomsg.core.tenancy.ownership import owned
 
 MAX_DOMAINS_PER_ENTERPRISE = 10  # user guide 5.2
 
+# An async check run before a domain is deleted; it raises Conflict naming what still
+# uses the domain.
 DeleteGuard = Callable[[AsyncSession, SenderDomain], Awaitable[None]]
-# Async checks run before a domain is deleted; each raises Conflict naming what still uses
-# the domain. The tasks area registers one refusing domains of scheduled tasks not yet run.
-DOMAIN_DELETE_GUARDS: list[DeleteGuard] = []
 
 
 def dns_client(settings: Settings) -> ResolverClient:
@@ -225,12 +225,17 @@ async def verify_domain(
 
 
 async def delete_domain(
-    session: AsyncSession, *, principal: Principal, domain_id: str, cascade: bool = False
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    domain_id: str,
+    guards: Sequence[DeleteGuard],
+    cascade: bool = False,
 ) -> str:
     from koomsg.core.addresses.models import SenderAddress
 
     domain = await get_domain(session, principal=principal, domain_id=domain_id)
-    for guard in DOMAIN_DELETE_GUARDS:
+    for guard in guards:
         await guard(session, domain)
     count_stmt = (
         select(func.count()).select_from(SenderAddress).where(SenderAddress.domain_id == domain.id)

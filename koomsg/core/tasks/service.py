@@ -450,6 +450,7 @@ async def import_errors_for(
 
 
 # ------------------------------------------------------------------ deletion guards
+# Listed in koomsg.core.flows, which runs them before a domain or template is deleted.
 async def _unfinished_task(
     session: AsyncSession, *conditions: ColumnElement[bool]
 ) -> SendingTask | None:
@@ -478,16 +479,3 @@ async def guard_template(session: AsyncSession, template_id: str) -> None:
             "cancel it or wait until it finishes",
             field="id",
         )
-
-
-def register_guards() -> None:
-    from koomsg.core.domains.service import DOMAIN_DELETE_GUARDS
-    from koomsg.core.templates.service import TEMPLATE_DELETE_GUARDS
-
-    if guard_domain not in DOMAIN_DELETE_GUARDS:
-        DOMAIN_DELETE_GUARDS.append(guard_domain)
-    if guard_template not in TEMPLATE_DELETE_GUARDS:
-        TEMPLATE_DELETE_GUARDS.append(guard_template)
-
-
-register_guards()

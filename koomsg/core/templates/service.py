@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,10 +30,9 @@ from koomsg.core.templates.review import review_by_policy
 from koomsg.core.tenancy.ownership import owned
 from koomsg.plugins.types import PublicTemplate
 
+# An async check run before a template is deleted (given its id); it raises Conflict
+# naming what still uses the template. ``koomsg.core.flows`` lists them.
 DeleteGuard = Callable[[AsyncSession, str], Awaitable[None]]
-# Areas that use templates append a guard raising Conflict (naming what uses it)
-# to refuse deleting a template still in use; the tasks area registers one.
-TEMPLATE_DELETE_GUARDS: list[DeleteGuard] = []
 
 PublicTemplates = Mapping[str, PublicTemplate]
 
@@ -186,9 +185,11 @@ async def copy_template(
     return template
 
 
-async def delete_template(session: AsyncSession, *, principal: Principal, template_id: str) -> str:
+async def delete_template(
+    session: AsyncSession, *, principal: Principal, template_id: str, guards: Sequence[DeleteGuard]
+) -> str:
     template = await get_template(session, principal=principal, template_id=template_id)
-    for guard in TEMPLATE_DELETE_GUARDS:
+    for guard in guards:
         await guard(session, template.id)
     await session.delete(template)
     await session.flush()

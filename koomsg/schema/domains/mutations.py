@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import strawberry
 
+from koomsg.core import flows
 from koomsg.core.domains import service as domains
 from koomsg.schema.context import Info
 from koomsg.schema.domains.queries import to_type
@@ -57,7 +58,7 @@ class DomainMutation:
         self, info: Info, id: strawberry.ID, cascade: bool | None = False
     ) -> strawberry.ID:
         async with info.context.write("KooMessage:senderDomain:delete") as (session, principal):
-            deleted = await domains.delete_domain(
+            deleted = await flows.delete_sender_domain(
                 session, principal=principal, domain_id=id, cascade=bool(cascade)
             )
             return strawberry.ID(deleted)

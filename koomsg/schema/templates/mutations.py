@@ -4,6 +4,7 @@ from typing import Any
 
 import strawberry
 
+from koomsg.core import flows
 from koomsg.core.templates import review
 from koomsg.core.templates import service as templates
 from koomsg.core.templates.content import HtmlFile
@@ -84,7 +85,7 @@ class TemplateMutation:
     async def delete_template(self, info: Info, id: strawberry.ID) -> strawberry.ID:
         async with info.context.write("KooMessage:template:delete") as (session, principal):
             return strawberry.ID(
-                await templates.delete_template(session, principal=principal, template_id=id)
+                await flows.delete_template(session, principal=principal, template_id=id)
             )
 
     @strawberry.mutation(description="Operators: approve a template waiting for review.")
