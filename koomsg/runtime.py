@@ -7,6 +7,7 @@ worker-side copy that dramatiq actors find through ``worker_runtime()``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,15 @@ from koomsg.core.delivery.context import DeliveryContext
 from koomsg.plugins.manager import call_all, make_manager
 from koomsg.plugins.types import PublicTemplate, Transport
 
+# How the API asks a worker to import a task's recipient file (given the task id).
+ImportEnqueuer = Callable[[str], None]
+# How /readyz checks the broker: "ok", or why it is unreachable.
+BrokerPing = Callable[[], Awaitable[str]]
+
+
+async def no_broker_to_ping() -> str:
+    return "ok"
+
 
 @dataclass
 class Runtime:
@@ -26,6 +36,11 @@ class Runtime:
     plugins: pluggy.PluginManager
     broker: Any = None
     _transport: Transport | None = None
+    # Seams to the workers, set by whoever composes the process (``ProcessServices.attach``
+    # in ``koomsg serve`` and ``koomsg worker``, or a test). Unset, there is no worker
+    # here: a recipient file waits for the import sweeper, and no broker is checked.
+    enqueue_import: ImportEnqueuer | None = None
+    broker_ping: BrokerPing = no_broker_to_ping
     # What the delivery core is handed; one per runtime so its content cache outlives a batch.
     delivery: DeliveryContext = field(init=False, repr=False)
 

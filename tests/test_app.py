@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urljoin, urlsplit
 
@@ -50,13 +51,16 @@ async def test_readiness_fails_when_the_broker_is_down(koomsg_database_url: str,
     from koomsg.runtime import Runtime
     from koomsg.testing.plugin import make_test_settings
     from koomsg.web.app import create_app
-    from koomsg.worker.broker import make_broker
+    from koomsg.worker.broker import broker_ping, make_broker
 
     # Nothing listens on port 1: the broker is unreachable.
     settings = make_test_settings(
         koomsg_database_url, tmp_path, KOOMSG_BROKER_URL="redis://127.0.0.1:1/0"
     )
-    runtime = Runtime.build(settings, broker=make_broker(settings))
+    broker = make_broker(settings)
+    runtime = Runtime.build(settings, broker=broker)
+    # The seam ProcessServices.attach sets, without making this broker the global one.
+    runtime.broker_ping = functools.partial(broker_ping, broker)
     try:
         transport = httpx.ASGITransport(app=create_app(runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

@@ -26,8 +26,13 @@ async def create_enterprise_later(name: str) -> None:
 
 
 async def test_async_actor_runs_on_the_configured_broker(runtime: Runtime) -> None:
+    from koomsg.worker.jobs.imports import enqueue_import
+
     services = ProcessServices(runtime.settings, embedded_worker=True, threads=2)
+    assert runtime.enqueue_import is None  # no worker yet: imports wait for the sweeper
     services.attach(runtime)
+    assert runtime.enqueue_import is enqueue_import
+    assert await runtime.broker_ping() == "ok"
     await services.start()
     name = f"queued-{secrets.token_hex(4)}"
     try:

@@ -220,9 +220,7 @@ def create_app(
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
-        from koomsg.worker.broker import broker_ping
-
-        checks["broker"] = await broker_ping(runtime.broker)
+        checks["broker"] = await runtime.broker_ping()
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", **checks},

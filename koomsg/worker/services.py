@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 import dramatiq
@@ -18,7 +19,7 @@ from dramatiq.middleware.asyncio import get_event_loop_thread
 from koomsg.config import Settings
 from koomsg.runtime import Runtime
 from koomsg.worker.actors import configure_worker
-from koomsg.worker.broker import install_broker, make_broker
+from koomsg.worker.broker import broker_ping, install_broker, make_broker
 from koomsg.worker.periodic import PERIODIC_JOBS, PeriodicJob
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,14 @@ class ProcessServices:
         self._tasks: list[asyncio.Task[None]] = []
 
     def attach(self, runtime: Runtime) -> None:
+        """Wire ``runtime`` to this process's broker: actors build their runtime from the
+        same settings, the API enqueues imports on it, and /readyz pings it."""
+        from koomsg.worker.jobs.imports import enqueue_import
+
         self.runtime = runtime
         configure_worker(self.settings, runtime.plugins, self.broker)
+        runtime.enqueue_import = enqueue_import
+        runtime.broker_ping = functools.partial(broker_ping, self.broker)
 
     async def start(self) -> None:
         import koomsg.worker.jobs  # noqa: F401  (registers actors and periodic jobs)

@@ -17,12 +17,12 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlmodel import col
@@ -167,24 +167,6 @@ async def inspect_file(path: Path, *, kind: str, params: Sequence[str]) -> FileH
     raise BadInput(FIELD, "the recipient file could not be read")
 
 
-# ----------------------------------------------------------------- enqueueing
-_enqueue: Callable[[str], None] | None = None
-
-
-def set_import_enqueuer(enqueue: Callable[[str], None] | None) -> None:
-    """The worker side installs how an import is requested (a dramatiq send)."""
-    global _enqueue
-    _enqueue = enqueue
-
-
-def request_import(task_id: str) -> None:
-    """Ask a worker to import the task's file; without an enqueuer the sweeper finds it."""
-    if _enqueue is None:
-        log.info("task %s waits for the import sweeper", task_id)
-        return
-    _enqueue(task_id)
-
-
 # ----------------------------------------------------------------- the import
 async def _claim(
     session: AsyncSession, *, task_id: str, now: datetime, held: datetime | None
@@ -222,11 +204,18 @@ class LostClaim(Exception):
     pass
 
 
+class HasDatabase(Protocol):
+    """What ``run_import`` needs of the process runtime."""
+
+    @property
+    def db(self) -> Database: ...
+
+
 async def run_import(
-    runtime: Any, *, task_id: str, now: datetime | None = None
+    runtime: HasDatabase, *, task_id: str, now: datetime | None = None
 ) -> ImportReport | None:
     """Import the recipient file of a PREPARING task; None when it is not ours to import."""
-    db: Database = runtime.db
+    db = runtime.db
     async with db.transaction() as session:
         claim = await _claim(session, task_id=task_id, now=now or utcnow(), held=None)
         if claim is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -305,16 +305,15 @@ async def create_task(
     return task
 
 
-def request_import(task: SendingTask) -> None:
-    """After commit: hand a PREPARING task's file to the recipients area's importer."""
+def request_import(task: SendingTask, *, enqueue: Callable[[str], None] | None) -> None:
+    """After commit: ask a worker to import a PREPARING task's file through ``enqueue``;
+    with none (no worker in this process) the import sweeper finds the task."""
     if task.status != TaskStatus.PREPARING:
         return
-    importer = _importer()
-    request = getattr(importer, "request_import", None)
-    if request is None:
-        log.warning("task %s waits for the recipient importer's periodic pass", task.id)
+    if enqueue is None:
+        log.info("task %s waits for the import sweeper", task.id)
         return
-    request(task.id)
+    enqueue(task.id)
 
 
 # ------------------------------------------------------------------ read, cancel

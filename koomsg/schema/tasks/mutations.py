@@ -46,7 +46,7 @@ class TaskMutation:
             row = await tasks.create_task(
                 session, principal=principal, draft=draft, store=store, now=utcnow()
             )
-        tasks.request_import(row)
+        tasks.request_import(row, enqueue=info.context.runtime.enqueue_import)
         return SendingTask.from_row(row)
 
     @strawberry.mutation(

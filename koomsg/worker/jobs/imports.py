@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from koomsg.core.clock import utcnow
-from koomsg.core.recipients.importer import expired_imports, run_import, set_import_enqueuer
+from koomsg.core.recipients.importer import expired_imports, run_import
 from koomsg.runtime import Runtime
 from koomsg.worker.actors import koomsg_actor, worker_runtime
 from koomsg.worker.periodic import periodic
@@ -16,10 +16,8 @@ async def import_task_recipients(task_id: str) -> None:
 
 
 def enqueue_import(task_id: str) -> None:
+    """The runtime's ``enqueue_import`` seam (``ProcessServices.attach`` sets it)."""
     import_task_recipients.send(task_id)  # type: ignore[attr-defined]
-
-
-set_import_enqueuer(enqueue_import)
 
 
 @periodic("recipient-import-sweeper", lambda s: 5.0)
