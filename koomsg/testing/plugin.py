@@ -34,10 +34,10 @@ from sqlalchemy import text
 from koomsg.config import Settings, load_settings
 from koomsg.core.db import Database
 from koomsg.runtime import Runtime
-from koomsg.testing.dns import dns_server, silent_dns_server  # noqa: F401  (fixtures)
 
 # Loopback SMTP servers and transports: smtp_server, make_smtp_server, smtp_transport, ...
-pytest_plugins = ["koomsg.testing.smtp"]
+# and loopback DNS servers: dns_server, silent_dns_server.
+pytest_plugins = ["koomsg.testing.smtp", "koomsg.testing.dns"]
 
 TEST_SECRET = "test-secret-key-0123456789abcdef"
 
