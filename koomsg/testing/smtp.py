@@ -1,11 +1,11 @@
-"""Real loopback SMTP and DNS servers for tests of transports (partners reuse these).
+"""Real loopback SMTP servers for tests of transports (partners reuse these).
 
 ``ScriptedSMTPServer`` runs aiosmtpd in a thread on 127.0.0.1 and records
 every message; its handler can be scripted per recipient, can answer 421 and
 hang up after N messages in one connection, can hang after DATA, and the
 server can offer STARTTLS, implicit TLS and AUTH with a self-signed
-certificate made at test time. ``StaticDNSServer`` answers from zone-file
-lines with dnslib, so direct MX delivery can be tested without the internet::
+certificate made at test time (direct MX delivery is tested against
+``koomsg.testing.dns.LocalDnsServer``, the ``dns_server`` fixture)::
 
     tls = make_cert(tmp_path)
     with ScriptedSMTPServer(tls=tls) as smtp:
@@ -36,7 +36,7 @@ import ipaddress
 import socket
 import ssl
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -320,76 +320,6 @@ class ScriptedSMTPServer:
             self._controller = None
 
     def __enter__(self) -> ScriptedSMTPServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class StaticDNSServer:
-    """A UDP+TCP DNS server on loopback answering from zone-file lines.
-
-    ``StaticDNSServer(["example.test. 60 IN MX 10 mx1.example.test.",
-    "mx1.example.test. 60 IN A 127.0.0.1"])``. A name with no records at all
-    is NXDOMAIN; a known name without the asked type answers NOERROR, empty.
-    Use ``nameserver`` (``"127.0.0.1:PORT"``) as ``KOOMSG_DNS_NAMESERVERS``.
-    """
-
-    def __init__(self, zone: Iterable[str], *, host: str = LOOPBACK) -> None:
-        from dnslib import RR
-
-        self.records = [rr for line in zone for rr in RR.fromZone(line)]
-        self.host = host
-        self.port = free_port(host)
-        self._servers: list[Any] = []
-
-    @property
-    def nameserver(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def _resolve(self, request: Any, handler: Any) -> Any:
-        from dnslib import RCODE
-
-        reply = request.reply()
-        qname, qtype = request.q.qname, request.q.qtype
-        named = [rr for rr in self.records if rr.rname == qname]
-        if not named:
-            reply.header.rcode = RCODE.NXDOMAIN
-        for rr in named:
-            if rr.rtype == qtype:
-                reply.add_answer(rr)
-        return reply
-
-    def start(self) -> StaticDNSServer:
-        from dnslib.server import BaseResolver, DNSLogger, DNSServer
-
-        outer = self
-
-        class Resolver(BaseResolver):  # type: ignore[misc]
-            def resolve(self, request: Any, handler: Any) -> Any:
-                return outer._resolve(request, handler)
-
-        logger = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
-        for tcp in (False, True):
-            server = DNSServer(
-                Resolver(), address=self.host, port=self.port, tcp=tcp, logger=logger
-            )
-            server.start_thread()
-            self._servers.append(server)
-        return self
-
-    def stop(self) -> None:
-        for server in self._servers:
-            server.stop()
-            server.server.server_close()
-        self._servers.clear()
-
-    def __enter__(self) -> StaticDNSServer:
         return self.start()
 
     def __exit__(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,10 @@ from koomsg.plugins.builtin.smtp import Relay, SmtpTransport
 from koomsg.plugins.builtin.smtp.protocol import PipelineReader
 from koomsg.plugins.manager import make_manager
 from koomsg.plugins.types import DeliveryResult, DeliveryStatus, Envelope
+from koomsg.testing.dns import LocalDnsServer
 from koomsg.testing.smtp import (
     ScriptedHandler,
     ScriptedSMTPServer,
-    StaticDNSServer,
     TLSFiles,
     free_port,
     transport_settings,
@@ -407,23 +407,17 @@ ZONE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def dns() -> Iterator[StaticDNSServer]:
-    # One server for the module: stopping a dnslib server takes half a second.
-    with StaticDNSServer(ZONE) as running:
-        yield running
-
-
 DeliverDirect = Callable[..., Awaitable[dict[str, DeliveryResult]]]
 
 
 @pytest.fixture
-def deliver_direct(make_smtp_transport: MakeTransport, dns: StaticDNSServer) -> DeliverDirect:
+def deliver_direct(make_smtp_transport: MakeTransport, dns_server: LocalDnsServer) -> DeliverDirect:
     """``await deliver_direct(server, *recipients)``: results of one envelope in direct mode."""
+    dns_server.set_zone(ZONE)
 
     async def deliver(server: ScriptedSMTPServer, *recipients: str) -> dict[str, DeliveryResult]:
         transport = make_smtp_transport(
-            KOOMSG_DNS_NAMESERVERS=dns.nameserver, KOOMSG_SMTP_DIRECT_PORT=str(server.port)
+            KOOMSG_DNS_NAMESERVERS=dns_server.address, KOOMSG_SMTP_DIRECT_PORT=str(server.port)
         )
         return await transport._send_many(envelope(1, *recipients))
 
@@ -554,12 +548,13 @@ def test_the_plugin_offers_the_smtp_transport(tmp_path: Path) -> None:
 
 async def test_direct_mx_pointing_at_private_addresses_is_refused_before_connecting(
     make_smtp_transport: MakeTransport,
-    dns: StaticDNSServer,
+    dns_server: LocalDnsServer,
     smtp_server: ScriptedSMTPServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    dns_server.set_zone(ZONE)
     transport = make_smtp_transport(
-        KOOMSG_DNS_NAMESERVERS=dns.nameserver,
+        KOOMSG_DNS_NAMESERVERS=dns_server.address,
         KOOMSG_SMTP_DIRECT_PORT=str(smtp_server.port),
         KOOMSG_ALLOWED_PRIVATE_NETWORKS="",
     )
