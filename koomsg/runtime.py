@@ -14,6 +14,7 @@ import pluggy
 
 from koomsg.config import Settings, check_transport
 from koomsg.core.db import Database
+from koomsg.core.iam.usage import KeyUsage
 from koomsg.plugins.manager import call_all, make_manager
 from koomsg.plugins.types import PublicTemplate, Transport
 
@@ -26,6 +27,10 @@ class Runtime:
     broker: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
     _transport: Transport | None = None
+    key_usage: KeyUsage = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key_usage = KeyUsage(self.db)
 
     @classmethod
     def build(
@@ -60,6 +65,7 @@ class Runtime:
         return templates
 
     async def close(self) -> None:
+        await self.key_usage.drain()
         if self._transport is not None:
             await self._transport.close()
         await self.db.dispose()
