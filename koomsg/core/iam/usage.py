@@ -79,6 +79,11 @@ class KeyUsage:
         except Exception:
             log.warning("could not record the use of access key %s", key_id, exc_info=True)
 
+    @property
+    def pending(self) -> int:
+        """Writes scheduled and not yet done."""
+        return len(self._tasks)
+
     async def drain(self) -> None:
         """Wait for the pending writes (at shutdown, and in tests)."""
         while self._tasks:
