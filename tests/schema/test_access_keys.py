@@ -135,6 +135,9 @@ async def test_root_keys_are_revoked_by_the_root_only(
     (await api(REVOKE, {"id": key_id(other.key)})).error("NOT_FOUND", "id")
     (await api(REVOKE, {"id": key_id(api.keys["operator"])})).error("NOT_FOUND", "id")
     assert (await api(ME, key=other.key)).ok()
+    # The root revokes its own kind: a second root key, or the one it calls with.
+    (await api(REVOKE, {"id": key_id(other.key)}, key=other.key)).ok()
+    (await api(ME, key=other.key)).error("UNAUTHENTICATED")
 
 
 async def test_deleting_a_user_revokes_its_keys_and_ends_its_memberships(

@@ -106,7 +106,7 @@ async def revoke(session: AsyncSession, *, principal: Principal, key_id: str) ->
     key = await session.get(AccessKey, key_id)
     if key is None or key.enterprise_id != principal.require_enterprise():
         raise NotFound("no such access key", field="id")
-    if key.kind == PrincipalKind.ENTERPRISE_ROOT and principal.kind is not key.kind:
+    if key.kind == PrincipalKind.ENTERPRISE_ROOT and principal.kind != key.kind:
         raise Forbidden(
             "an enterprise root key is revoked with a root key, or by an operator "
             "(koomsg operator revoke-key)",
