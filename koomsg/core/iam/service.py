@@ -117,6 +117,7 @@ async def attach_policy(
 async def create_access_key(
     session: AsyncSession, *, principal: Principal, user_id: str
 ) -> tuple[AccessKey, str]:
+    """Issue the key, unchecked: callers go through ``access_keys.create_for_user``."""
     user = await get_user(session, principal=principal, user_id=user_id)
     return await keys.issue_key(
         session,
