@@ -1,4 +1,5 @@
-"""The ``koomsg`` command: serve, worker, db upgrade, operator create-key, secrets rotate."""
+"""The ``koomsg`` command: serve, worker, db upgrade, operator create-key|list-keys|revoke-key,
+secrets rotate."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def cmd_db_upgrade(_: argparse.Namespace) -> int:
 
 
 async def _create_operator_key(settings: Settings, name: str) -> str:
+    import koomsg.core.models  # noqa: F401  (every table, so foreign keys resolve at flush)
     from koomsg.core.db import Database
     from koomsg.core.iam.keys import issue_key
     from koomsg.core.principal import PrincipalKind
@@ -66,6 +68,88 @@ def cmd_operator_create_key(args: argparse.Namespace) -> int:
     secret = asyncio.run(_create_operator_key(settings, args.name))
     print(f"operator key {args.name!r} created; its secret is shown once:")
     print(secret)
+    return 0
+
+
+async def _with_session(settings: Settings, work: Any) -> Any:
+    import koomsg.core.models  # noqa: F401  (every table, so foreign keys resolve at flush)
+    from koomsg.core.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction() as session:
+            return await work(session)
+    finally:
+        await db.dispose()
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"
+
+
+def cmd_operator_list_keys(args: argparse.Namespace) -> int:
+    from koomsg.core.iam import access_keys
+    from koomsg.migrations import upgrade
+
+    settings = _settings_or_exit()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+
+    async def work(session: Any) -> list[Any]:
+        return await access_keys.operator_list(session, enterprise_id=args.enterprise)
+
+    rows = [("KEY ID", "KIND", "NAME", "ENTERPRISE", "CREATED", "LAST USED", "REVOKED")]
+    for key in asyncio.run(_with_session(settings, work)):
+        if args.active and key.revoked_at is not None:
+            continue
+        rows.append(
+            (
+                key.id,
+                key.kind,
+                key.name,
+                key.enterprise_id or "-",
+                _when(key.created_at),
+                _when(key.last_used_at),
+                _when(key.revoked_at),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def cmd_operator_revoke_key(args: argparse.Namespace) -> int:
+    from koomsg.core.errors import NotFound
+    from koomsg.core.iam import access_keys
+    from koomsg.core.iam.models import AccessKey
+    from koomsg.migrations import upgrade
+
+    settings = _settings_or_exit()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    key_id = args.key_id.partition(".")[0]  # a pasted whole secret still names its key
+
+    async def work(session: Any) -> tuple[Any, bool]:
+        key = await session.get(AccessKey, key_id)
+        was_revoked = key is not None and key.revoked_at is not None
+        return await access_keys.operator_revoke(session, key_id=key_id), was_revoked
+
+    try:
+        key, was_revoked = asyncio.run(_with_session(settings, work))
+    except NotFound as exc:
+        print(f"koomsg: {exc.message}", file=sys.stderr)
+        return 1
+    if was_revoked:
+        print(
+            f"key {key.id} ({key.kind} {key.name!r}) was already revoked at {_when(key.revoked_at)}"
+        )
+    else:
+        print(
+            f"key {key.id} ({key.kind} {key.name!r}) revoked; it authenticates nowhere from now on"
+        )
     return 0
 
 
@@ -230,6 +314,19 @@ def build_parser() -> argparse.ArgumentParser:
     create_key = op_commands.add_parser("create-key", help="create an operator key")
     create_key.add_argument("--name", required=True)
     create_key.set_defaults(handler=cmd_operator_create_key)
+    list_keys = op_commands.add_parser(
+        "list-keys", help="list access keys (never their secrets): operator, root and IAM user keys"
+    )
+    list_keys.add_argument("--enterprise", metavar="ENTERPRISE_ID", help="only this enterprise's")
+    list_keys.add_argument("--active", action="store_true", help="leave revoked keys out")
+    list_keys.set_defaults(handler=cmd_operator_list_keys)
+    revoke_key = op_commands.add_parser(
+        "revoke-key", help="revoke any access key; it fails from the next request on"
+    )
+    revoke_key.add_argument(
+        "key_id", metavar="KEY_ID", help="the key id (the secret's part before the dot)"
+    )
+    revoke_key.set_defaults(handler=cmd_operator_revoke_key)
 
     secrets_parser = commands.add_parser("secrets", help="secret-key maintenance")
     secrets_commands = secrets_parser.add_subparsers(dest="secrets_command", required=True)

@@ -16,6 +16,7 @@ import pluggy
 from koomsg.config import Settings, check_transport
 from koomsg.core.db import Database
 from koomsg.core.delivery.context import DeliveryContext
+from koomsg.core.iam.usage import KeyUsage
 from koomsg.plugins.manager import call_all, make_manager
 from koomsg.plugins.types import PublicTemplate, Transport
 
@@ -43,6 +44,7 @@ class Runtime:
     broker_ping: BrokerPing = no_broker_to_ping
     # What the delivery core is handed; one per runtime so its content cache outlives a batch.
     delivery: DeliveryContext = field(init=False, repr=False)
+    key_usage: KeyUsage = field(init=False)
 
     def __post_init__(self) -> None:
         self.delivery = DeliveryContext(
@@ -51,6 +53,7 @@ class Runtime:
             plugins=self.plugins,
             resolve_transport=lambda: self.transport,
         )
+        self.key_usage = KeyUsage(self.db)
 
     @classmethod
     def build(
@@ -85,6 +88,7 @@ class Runtime:
         return templates
 
     async def close(self) -> None:
+        await self.key_usage.drain()
         if self._transport is not None:
             await self._transport.close()
         await self.db.dispose()

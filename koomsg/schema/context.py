@@ -6,7 +6,9 @@ Resolvers open a unit of work naming the one action they perform:
         ...
 
 ``write`` commits when the block ends cleanly and rolls back on any error, so
-a failed operation writes nothing; ``read`` never commits.
+a failed operation writes nothing; ``read`` never commits. With
+``self_service=True`` the core call authorizes the action itself: an IAM
+user may list, create and revoke its own access keys without it.
 """
 
 from __future__ import annotations
@@ -37,28 +39,37 @@ class Context:
         self.connection_params: dict[str, Any] | None = None
 
     async def principal(self, session: AsyncSession) -> Principal:
-        if self._principal is None:
+        # A WebSocket's context lives as long as the connection: authenticate each
+        # operation there, so a revoked key stops at its next one.
+        long_lived = getattr(self.request, "scope", {}).get("type") == "websocket"
+        if self._principal is None or long_lived:
             bearer = self.bearer
             if bearer is None and self.connection_params:
                 bearer = bearer_from_headers(
                     {str(k).lower(): v for k, v in self.connection_params.items()}
                 )
             self._principal = await keys.authenticate(session, bearer)
+            self.runtime.key_usage.touch(self._principal.key_id)
         return self._principal
 
     @asynccontextmanager
-    async def write(self, action: str) -> AsyncIterator[tuple[AsyncSession, Principal]]:
+    async def write(
+        self, action: str, *, self_service: bool = False
+    ) -> AsyncIterator[tuple[AsyncSession, Principal]]:
         async with self.runtime.db.transaction() as session:
             principal = await self.principal(session)
-            await authorize(session, principal=principal, action=action)
+            if not self_service:
+                await authorize(session, principal=principal, action=action)
             yield session, principal
 
     @asynccontextmanager
-    async def read(self, action: str | None) -> AsyncIterator[tuple[AsyncSession, Principal]]:
+    async def read(
+        self, action: str | None, *, self_service: bool = False
+    ) -> AsyncIterator[tuple[AsyncSession, Principal]]:
         """``action`` None is for ``me`` alone: any valid key may ask who it is."""
         async with self.runtime.db.session() as session:
             principal = await self.principal(session)
-            if action is not None:
+            if action is not None and not self_service:
                 await authorize(session, principal=principal, action=action)
             yield session, principal
 

@@ -1,41 +1,23 @@
 from __future__ import annotations
 
-from typing import Any
-
 from koomsg.testing.plugin import Api, EnterpriseHandle, count_rows
-
-CREATE_USER = "mutation($n: String!) { createIamUser(name: $n) { id name createdAt } }"
-CREATE_GROUP = "mutation($n: String!) { createIamGroup(name: $n) { id name } }"
-ADD = "mutation($u: ID!, $g: ID!) { addUserToGroup(userId: $u, groupId: $g) { id users { name } } }"
-CREATE_POLICY = "mutation($n: String!, $d: JSON!) { createPolicy(name: $n, document: $d) { id name system document } }"
-ATTACH = "mutation($g: ID!, $p: ID!) { attachPolicy(groupId: $g, policyId: $p) { id policies { name } } }"
-CREATE_KEY = "mutation($u: ID!) { createAccessKey(userId: $u) { id secret createdAt } }"
-LIST_USERS = "{ iamUsers { id name groups { name } } }"
-
-
-def doc(effect: str, *actions: str) -> dict[str, Any]:
-    return {"Version": "1.1", "Statement": [{"Effect": effect, "Action": list(actions)}]}
-
-
-async def user_with_policies(api: Api, name: str, *groups: list[dict[str, Any]]) -> str:
-    """An IAM user in one group per entry of ``groups``, each with those policy documents."""
-    user = (await api(CREATE_USER, {"n": name})).ok()["createIamUser"]
-    for index, documents in enumerate(groups):
-        group = (await api(CREATE_GROUP, {"n": f"{name}-g{index}"})).ok()["createIamGroup"]
-        (await api(ADD, {"u": user["id"], "g": group["id"]})).ok()
-        for number, document in enumerate(documents):
-            policy = (
-                await api(CREATE_POLICY, {"n": f"{name}-g{index}-p{number}", "d": document})
-            ).ok()
-            (await api(ATTACH, {"g": group["id"], "p": policy["createPolicy"]["id"]})).ok()
-    return (await api(CREATE_KEY, {"u": user["id"]})).ok()["createAccessKey"]["secret"]
-
-
-async def full_access_policy_id(api: Api) -> str:
-    policies = (await api("{ policies { id name system } }")).ok()["policies"]
-    [full] = [p for p in policies if p["name"] == "KooMessage FullAccess"]
-    assert full["system"] is True
-    return full["id"]
+from tests.schema.iam_support import (
+    ADD,
+    ATTACH,
+    CREATE_GROUP,
+    CREATE_KEY,
+    CREATE_POLICY,
+    CREATE_USER,
+    GROUP_EDITOR,
+    GROUP_POLICIES,
+    GROUP_USERS,
+    LIST_USERS,
+    SIMULATE,
+    doc,
+    full_access_policy_id,
+    member,
+    user_with_policies,
+)
 
 
 async def test_guide_flow_group_with_full_access(api: Api, enterprise: EnterpriseHandle) -> None:
@@ -162,3 +144,124 @@ async def test_access_key_secret_is_stored_hashed(
         stored = (await session.execute(text("SELECT secret_hash FROM access_key"))).scalars().all()
     random_part = secret.split(".", 1)[1]
     assert all(random_part not in value for value in stored)
+
+
+# ---------------------------------------------------------------- no self-escalation
+
+
+async def test_group_editor_cannot_attach_full_access_to_its_own_group(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
+    editor = await member(api, "editor", GROUP_EDITOR)
+    full = await full_access_policy_id(api)
+    error = (await api(ATTACH, {"g": editor.group_id, "p": full}, key=editor.secret)).error(
+        "FORBIDDEN", "policyId"
+    )
+    assert "attaching policy 'KooMessage FullAccess'" in error["message"]
+    assert "KooMessage:overview:get" in error["message"]  # the first missing one, by name
+    assert f'simulatePolicy(userId: "{editor.id}"' in error["message"]
+    policies = (await api(GROUP_POLICIES, {"id": editor.group_id})).ok()["node"]["policies"]
+    assert policies == [{"name": "editor-p0"}]
+    # The simulator explains the missing permission the message names.
+    explained = (await api(SIMULATE, {"u": editor.id, "a": "KooMessage:overview:get"})).ok()
+    assert explained["simulatePolicy"]["effect"] == "ImplicitDeny"
+
+
+async def test_group_editor_cannot_join_the_admins_group(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
+    admin = await member(api, "admin", policy_ids=[await full_access_policy_id(api)])
+    editor = await member(api, "editor", GROUP_EDITOR)
+    error = (await api(ADD, {"u": editor.id, "g": admin.group_id}, key=editor.secret)).error(
+        "FORBIDDEN", "groupId"
+    )
+    assert "adding user 'editor' to group 'admin-group'" in error["message"]
+    users = (await api(GROUP_USERS, {"id": admin.group_id})).ok()["node"]["users"]
+    assert users == [{"name": "admin"}]
+    # A group that grants nothing beyond the editor's own permissions is fine to join.
+    empty = (await api(CREATE_GROUP, {"n": "empty"})).ok()["createIamGroup"]
+    (await api(ADD, {"u": editor.id, "g": empty["id"]}, key=editor.secret)).ok()
+
+
+async def test_key_creator_cannot_mint_a_key_for_the_admin(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
+    admin = await member(api, "admin", policy_ids=[await full_access_policy_id(api)])
+    creator = await member(api, "creator", doc("Allow", "KooMessage:accessKey:create"))
+    error = (await api(CREATE_KEY, {"u": admin.id}, key=creator.secret)).error(
+        "FORBIDDEN", "userId"
+    )
+    assert "creating an access key for user 'admin'" in error["message"]
+    plain = (await api(CREATE_USER, {"n": "plain"})).ok()["createIamUser"]
+    assert (await api(CREATE_KEY, {"u": plain["id"]}, key=creator.secret)).ok()
+
+
+async def test_policy_creator_cannot_write_itself_more(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
+    creator = await member(api, "author", doc("Allow", "KooMessage:policy:create"))
+    wider = doc("Allow", "KooMessage:template:*")
+    error = (await api(CREATE_POLICY, {"n": "wider", "d": wider}, key=creator.secret)).error(
+        "FORBIDDEN", "document"
+    )
+    assert "KooMessage:template:list" in error["message"]
+    same = doc("Allow", "KooMessage:policy:create")
+    (await api(CREATE_POLICY, {"n": "same", "d": same}, key=creator.secret)).ok()
+    # Denying is never an escalation.
+    deny = doc("Deny", "KooMessage:*:*")
+    (await api(CREATE_POLICY, {"n": "deny", "d": deny}, key=creator.secret)).ok()
+
+
+async def test_a_caller_holding_everything_may_grant_it(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
+    full = await full_access_policy_id(api)
+    boss = await member(api, "boss", policy_ids=[full])
+    admin = await member(api, "admin", policy_ids=[full])
+    team = (await api(CREATE_GROUP, {"n": "team"}, key=boss.secret)).ok()["createIamGroup"]
+    (await api(ATTACH, {"g": team["id"], "p": full}, key=boss.secret)).ok()
+    (await api(ADD, {"u": admin.id, "g": team["id"]}, key=boss.secret)).ok()
+    (await api(CREATE_KEY, {"u": admin.id}, key=boss.secret)).ok()
+    everything = doc("Allow", "KooMessage:*:*")
+    (await api(CREATE_POLICY, {"n": "all", "d": everything}, key=boss.secret)).ok()
+
+
+async def test_a_caller_denied_one_action_cannot_grant_it(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
+    full = await full_access_policy_id(api)
+    boss = await member(api, "boss", doc("Deny", "KooMessage:template:delete"), policy_ids=[full])
+    team = (await api(CREATE_GROUP, {"n": "team"}, key=boss.secret)).ok()["createIamGroup"]
+    error = (await api(ATTACH, {"g": team["id"], "p": full}, key=boss.secret)).error("FORBIDDEN")
+    assert "KooMessage:template:delete" in error["message"]
+    # Everything but what the boss is denied may be handed on.
+    narrower = doc("Allow", "KooMessage:*:*")
+    narrower["Statement"].append({"Effect": "Deny", "Action": ["KooMessage:template:delete"]})
+    (await api(CREATE_POLICY, {"n": "all-but-delete", "d": narrower}, key=boss.secret)).ok()
+
+
+async def test_the_root_may_grant_everything(api: Api, enterprise: EnterpriseHandle) -> None:
+    editor = await member(api, "editor", GROUP_EDITOR)
+    admin = await member(api, "admin", policy_ids=[await full_access_policy_id(api)])
+    (await api(ATTACH, {"g": editor.group_id, "p": await full_access_policy_id(api)})).ok()
+    (await api(ADD, {"u": editor.id, "g": admin.group_id})).ok()
+    (await api(CREATE_KEY, {"u": admin.id})).ok()
+
+
+async def test_a_user_may_always_create_and_revoke_its_own_keys(
+    api: Api, enterprise: EnterpriseHandle
+) -> None:
+    nobody = await member(api, "nobody")  # no policy at all
+    (await api("{ iamUsers { id } }", key=nobody.secret)).error("FORBIDDEN")
+    second = (await api(CREATE_KEY, {"u": nobody.id}, key=nobody.secret)).ok()["createAccessKey"]
+    first_id = nobody.secret.split(".")[0]
+    revoke = "mutation($id: ID!) { revokeAccessKey(id: $id) { keyId revokedAt } }"
+    revoked = (await api(revoke, {"id": first_id}, key=second["secret"])).ok()["revokeAccessKey"]
+    assert revoked["keyId"] == first_id and revoked["revokedAt"]
+    (await api("{ me { name } }", key=nobody.secret)).error("UNAUTHENTICATED")
+    assert (await api("{ me { name } }", key=second["secret"])).ok()["me"] == {"name": "nobody"}
+    # Someone else's key is another matter.
+    other = await member(api, "other")
+    (await api(CREATE_KEY, {"u": other.id}, key=second["secret"])).error("FORBIDDEN")
+    other_key = other.secret.split(".")[0]
+    (await api(revoke, {"id": other_key}, key=second["secret"])).error("FORBIDDEN")

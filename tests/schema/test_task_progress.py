@@ -162,3 +162,35 @@ async def test_progress_needs_a_key_and_the_callers_task(
         assert error_code(message) == "NOT_FOUND"
     finally:
         await socket_.close()
+
+
+async def test_progress_stops_when_the_key_is_revoked(
+    api: Api, enterprise: EnterpriseHandle, runtime: Runtime, ws_url: str
+) -> None:
+    setup = await sendable_setup(api, runtime)
+    variables = {
+        "input": {
+            "name": "Live",
+            "subject": "Hi",
+            "templateId": setup.template_id,
+            "senderAddressId": setup.sender_address_id,
+            "sendingType": "NOW",
+            "recipients": ["a@example.org"],
+        }
+    }
+    task = (await api(CREATE, variables)).ok()["createSendingTask"]
+    second_root = (
+        await api(
+            "mutation($id: ID!) { createEnterpriseRootKey(enterpriseId: $id) { keyId secret } }",
+            {"id": enterprise.id},
+            key=api.keys["operator"],
+        )
+    ).ok()["createEnterpriseRootKey"]
+    socket_ = await subscribe(ws_url, second_root["secret"], task["id"])
+    try:
+        assert (await next_message(socket_))["type"] == "next"
+        revoke = "mutation($id: ID!) { revokeAccessKey(id: $id) { revokedAt } }"
+        (await api(revoke, {"id": second_root["keyId"]})).ok()
+        assert error_code(await next_message(socket_)) == "UNAUTHENTICATED"
+    finally:
+        await socket_.close()

@@ -63,13 +63,18 @@ _ENTERPRISE = [
     ("KooMessage:suppression:update", "Add to or remove from the suppression list"),
     ("KooMessage:iamUser:list", "List IAM users"),
     ("KooMessage:iamUser:create", "Create an IAM user"),
+    ("KooMessage:iamUser:delete", "Delete an IAM user: its keys are revoked, its memberships end"),
     ("KooMessage:iamGroup:list", "List IAM groups"),
     ("KooMessage:iamGroup:create", "Create an IAM group"),
     ("KooMessage:iamGroup:update", "Add users to a group, attach policies to a group"),
+    ("KooMessage:iamGroup:removeUser", "Remove a user from a group"),
+    ("KooMessage:iamGroup:detachPolicy", "Detach a policy from a group"),
     ("KooMessage:policy:list", "List policies"),
     ("KooMessage:policy:create", "Create a custom policy"),
     ("KooMessage:policy:simulate", "Explain which statement allows or denies an action"),
-    ("KooMessage:accessKey:create", "Create an access key for an IAM user"),
+    ("KooMessage:accessKey:list", "List the IAM users' access keys (never their secrets)"),
+    ("KooMessage:accessKey:create", "Create an access key for another IAM user"),
+    ("KooMessage:accessKey:revoke", "Revoke another IAM user's access key"),
 ]
 
 ACTIONS: dict[str, Action] = {

@@ -1,7 +1,9 @@
 """Access keys: secrets shown once, stored hashed, compared in constant time.
 
 A secret reads ``<key id>.<random part>``: the id finds the row, the random
-part is checked against its SHA-256 with ``hmac.compare_digest``.
+part is checked against its SHA-256 with ``hmac.compare_digest``. The row is
+read on every request, never cached, so a revocation (``revoked_at``) holds
+from the very next request in every process.
 """
 
 from __future__ import annotations
@@ -50,7 +52,14 @@ async def authenticate(session: AsyncSession, secret: str | None) -> Principal:
     key = await session.get(AccessKey, key_id) if key_id and random_part else None
     # Compare even when the key is unknown, so timing does not tell ids apart.
     expected = key.secret_hash if key is not None else _digest("")
-    if not hmac.compare_digest(expected, _digest(random_part)) or key is None or key.revoked_at:
+    if not hmac.compare_digest(expected, _digest(random_part)) or key is None:
+        raise Unauthenticated("invalid access key")
+    # Only the holder of the secret learns that its key was revoked.
+    if key.revoked_at is not None:
+        raise Unauthenticated(
+            f"access key {key.id} was revoked at {key.revoked_at:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    if key.kind == PrincipalKind.IAM_USER and key.user_id is None:  # its user was deleted
         raise Unauthenticated("invalid access key")
     return Principal(
         kind=PrincipalKind(key.kind),

@@ -72,4 +72,6 @@ class AccessKey(SQLModel, table=True):
     user_id: str | None = Field(default=None, foreign_key="iam_user.id", index=True, max_length=40)
     secret_hash: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Written off the request path, at most once a minute (koomsg.core.iam.usage).
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

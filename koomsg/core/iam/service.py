@@ -11,6 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from koomsg.core.errors import BadInput, Conflict, Forbidden, ServiceNotEnabled
 from koomsg.core.iam import keys
 from koomsg.core.iam.actions import get_action
+from koomsg.core.iam.effective import named, policies_of_user
+from koomsg.core.iam.grants import require_held
 from koomsg.core.iam.models import AccessKey, GroupMember, GroupPolicy, IamGroup, IamUser, Policy
 from koomsg.core.iam.policy import ACTION_ROOT_DECISION, Decision, evaluate, validate_document
 from koomsg.core.principal import Principal, PrincipalKind
@@ -57,6 +59,9 @@ async def create_policy(
         name=_iam_name(name, limit=128),
         document=validate_document(document),
     )
+    change = f"creating policy {policy.name!r}"
+    grant = [(policy.name, policy.document)]
+    await require_held(session, principal=principal, grant=grant, change=change, field="document")
     return await _insert(session, policy, "a policy")
 
 
@@ -83,6 +88,9 @@ async def add_user_to_group(
 ) -> IamGroup:
     user = await get_user(session, principal=principal, user_id=user_id)
     group = await get_group(session, principal=principal, group_id=group_id)
+    grant = named((await policies_of_groups(session, [group.id]))[group.id])
+    change = f"adding user {user.name!r} to group {group.name!r}"
+    await require_held(session, principal=principal, grant=grant, change=change, field="groupId")
     if await session.get(GroupMember, (group.id, user.id)) is None:
         session.add(GroupMember(group_id=group.id, user_id=user.id))
         await session.flush()
@@ -94,6 +102,9 @@ async def attach_policy(
 ) -> IamGroup:
     group = await get_group(session, principal=principal, group_id=group_id)
     policy = await get_policy(session, principal=principal, policy_id=policy_id)
+    change = f"attaching policy {policy.name!r} to group {group.name!r}"
+    grant = named([policy])
+    await require_held(session, principal=principal, grant=grant, change=change, field="policyId")
     if await session.get(GroupPolicy, (group.id, policy.id)) is None:
         session.add(GroupPolicy(group_id=group.id, policy_id=policy.id))
         await session.flush()
@@ -103,6 +114,7 @@ async def attach_policy(
 async def create_access_key(
     session: AsyncSession, *, principal: Principal, user_id: str
 ) -> tuple[AccessKey, str]:
+    """Issue the key, unchecked: callers go through ``access_keys.create_for_user``."""
     user = await get_user(session, principal=principal, user_id=user_id)
     return await keys.issue_key(
         session,
@@ -172,14 +184,7 @@ async def policies_of_groups(
 
 
 async def _user_policies(session: AsyncSession, user_id: str) -> list[Policy]:
-    # A subquery, not DISTINCT: PostgreSQL cannot compare json documents.
-    attached = (
-        select(GroupPolicy.policy_id)
-        .join(GroupMember, col(GroupMember.group_id) == GroupPolicy.group_id)
-        .where(GroupMember.user_id == user_id)
-    )
-    stmt = select(Policy).where(col(Policy.id).in_(attached)).order_by(col(Policy.id))
-    return list((await session.exec(stmt)).all())
+    return await policies_of_user(session, user_id)
 
 
 async def decide(session: AsyncSession, *, principal: Principal, action: str) -> Decision:
@@ -208,7 +213,13 @@ async def authorize(session: AsyncSession, *, principal: Principal, action: str)
         if principal.is_operator:
             raise Forbidden(f"{action} acts on an enterprise's resources: use an enterprise key")
         raise Forbidden(f"{action} is {decision.explanation}")
-    if spec.needs_enabled_service and principal.enterprise_id is not None:
+    if spec.needs_enabled_service:
+        await require_enabled(session, principal=principal)
+
+
+async def require_enabled(session: AsyncSession, *, principal: Principal) -> None:
+    """Raise unless the principal's enterprise (if any) has enabled the service."""
+    if principal.enterprise_id is not None:
         enterprise = await session.get(Enterprise, principal.enterprise_id)
         if enterprise is None or not enterprise.service_enabled:
             raise ServiceNotEnabled(

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import strawberry
 
+from koomsg.core.iam import access_keys
 from koomsg.core.iam import service as iam
 from koomsg.schema.context import Info
-from koomsg.schema.iam.types import IamGroup, IamUser, Policy, PolicyDecision
+from koomsg.schema.iam.types import AccessKey, IamGroup, IamUser, Policy, PolicyDecision
 
 
 @strawberry.type
@@ -27,6 +28,21 @@ class IamQuery:
             return [
                 Policy.from_row(p) for p in await iam.list_policies(session, principal=principal)
             ]
+
+    @strawberry.field(
+        description="Access keys of the enterprise, revoked ones included; never their secrets. "
+        "The root sees every key; an IAM user allowed KooMessage:accessKey:list every IAM user's "
+        "key (not the root's); any IAM user its own. `userId` narrows to one user."
+    )
+    async def access_keys(
+        self, info: Info, user_id: strawberry.ID | None = None
+    ) -> list[AccessKey]:
+        async with info.context.read("KooMessage:accessKey:list", self_service=True) as (
+            session,
+            principal,
+        ):
+            rows = await access_keys.list_keys(session, principal=principal, user_id=user_id)
+            return [AccessKey.from_row(row) for row in rows]
 
     @strawberry.field(
         description="The policy simulator: would this IAM user be allowed `action`, and by which statement?"

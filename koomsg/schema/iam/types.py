@@ -8,8 +8,10 @@ from strawberry.scalars import JSON
 
 from koomsg.core.iam import models
 from koomsg.core.iam import service as iam
+from koomsg.core.tenancy import service as tenancy
 from koomsg.schema.common import Node
 from koomsg.schema.context import Info, loader
+from koomsg.schema.tenancy.types import Enterprise, Principal, PrincipalKind
 
 
 async def _groups_of(session: AsyncSession, user_ids: list[str]) -> list[list[IamGroup]]:
@@ -79,11 +81,59 @@ class Policy(Node):
         )
 
 
-@strawberry.type(description="A bearer credential. Send `Authorization: Bearer <secret>`.")
+async def _enterprises(session: AsyncSession, ids: list[str]) -> list[Enterprise]:
+    # Keys listed together belong to one enterprise: one look-up per batch in practice.
+    return [
+        Enterprise.from_row(await tenancy.get_enterprise(session, enterprise_id=i)) for i in ids
+    ]
+
+
+@strawberry.type(
+    description="A bearer credential. Send `Authorization: Bearer <secret>`. "
+    "Its metadata is listed by `accessKeys`; the secret never is."
+)
 class AccessKey:
     id: strawberry.ID
+    key_id: str = strawberry.field(
+        description="The public part of the secret (before the dot): safe to show and log."
+    )
+    name: str = strawberry.field(description="The owner's name when the key was created.")
     secret: str | None = strawberry.field(description="Shown once, at creation; null afterwards.")
     created_at: datetime
+    last_used_at: datetime | None = strawberry.field(
+        description="When the key last authenticated, to the minute (recorded at most once "
+        "a minute, just after the request). Null: never used."
+    )
+    revoked_at: datetime | None = strawberry.field(
+        description="When the key was revoked; from then on it authenticates nowhere."
+    )
+    owner_kind: strawberry.Private[PrincipalKind]
+    enterprise_id: strawberry.Private[str | None]
+
+    @strawberry.field(
+        description="Whose key it is: an operator, an enterprise root or an IAM user."
+    )
+    async def owner(self, info: Info) -> Principal:
+        enterprise = None
+        if self.enterprise_id is not None:
+            enterprise = await loader(info, "tenancy.enterprises", _enterprises).load(
+                self.enterprise_id
+            )
+        return Principal(kind=self.owner_kind, name=self.name, enterprise=enterprise)
+
+    @classmethod
+    def from_row(cls, row: models.AccessKey, *, secret: str | None = None) -> AccessKey:
+        return cls(
+            id=strawberry.ID(row.id),
+            key_id=row.id,
+            name=row.name,
+            secret=secret,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            revoked_at=row.revoked_at,
+            owner_kind=PrincipalKind(row.kind),
+            enterprise_id=row.enterprise_id,
+        )
 
 
 @strawberry.type(description="How the policies decide one action for one user.")

@@ -27,7 +27,8 @@ class TaskSubscription:
         last: object = None
         while True:
             # Workers may be other processes: the database is the only place to look.
-            async with info.context.runtime.db.session() as session:
+            # Each poll authenticates and authorizes again: a revoked key's stream stops.
+            async with info.context.read("KooMessage:devSendTask:list") as (session, principal):
                 row = await tasks.get_task(session, principal=principal, task_id=id)
                 counts = (await tasks.counts_for(session, [row.id]))[row.id]
             state = (row.status, counts)

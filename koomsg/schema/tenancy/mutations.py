@@ -63,7 +63,7 @@ class TenancyMutation:
                 name=enterprise.name,
                 enterprise_id=enterprise.id,
             )
-            return AccessKey(id=strawberry.ID(key.id), secret=secret, created_at=key.created_at)
+            return AccessKey.from_row(key, secret=secret)
 
     @strawberry.mutation(
         description="Enable KooMessage: accept the service usage statement. "
