@@ -9,10 +9,16 @@ Resolvers open a unit of work naming the one action they perform:
 a failed operation writes nothing; ``read`` never commits. With
 ``self_service=True`` the core call authorizes the action itself: an IAM
 user may list, create and revoke its own access keys without it.
+
+``permissions()`` is the caller's policies for this request, read once and
+shared by the root fields' reads and every nested field's check
+(``schema/authorization.py``); a write drops it, since a mutation may have
+changed those very policies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
 from koomsg.core.iam import keys
+from koomsg.core.iam.permissions import EffectivePermissions
 from koomsg.core.iam.service import authorize
 from koomsg.core.principal import Principal
 from koomsg.runtime import Runtime
@@ -35,6 +42,8 @@ class Context:
         self.request_id = uuid.uuid4().hex[:16]
         self.loaders: dict[str, Any] = {}
         self._principal: Principal | None = None
+        self._permissions: EffectivePermissions | None = None
+        self._permissions_lock = asyncio.Lock()
         # Set by strawberry from a WebSocket's connection_init payload.
         self.connection_params: dict[str, Any] | None = None
 
@@ -52,15 +61,37 @@ class Context:
             self.runtime.key_usage.touch(self._principal.key_id)
         return self._principal
 
+    async def permissions(self, session: AsyncSession | None = None) -> EffectivePermissions:
+        """The caller's permissions, loaded once per request (per operation on a WebSocket)."""
+        async with self._permissions_lock:
+            held = self._permissions
+            # A new principal object means a new authentication (a WebSocket operation).
+            if held is None or held.principal is not self._principal:
+                if session is None:
+                    async with self.runtime.db.session() as own:
+                        held = await self._load_permissions(own)
+                else:
+                    held = await self._load_permissions(session)
+                self._permissions = held
+            return held
+
+    async def _load_permissions(self, session: AsyncSession) -> EffectivePermissions:
+        principal = self._principal or await self.principal(session)
+        return await EffectivePermissions.load(session, principal)
+
     @asynccontextmanager
     async def write(
         self, action: str, *, self_service: bool = False
     ) -> AsyncIterator[tuple[AsyncSession, Principal]]:
-        async with self.runtime.db.transaction() as session:
-            principal = await self.principal(session)
-            if not self_service:
-                await authorize(session, principal=principal, action=action)
-            yield session, principal
+        try:
+            async with self.runtime.db.transaction() as session:
+                principal = await self.principal(session)
+                if not self_service:
+                    await authorize(session, principal=principal, action=action)
+                yield session, principal
+        finally:
+            # The mutation may have changed the caller's own policies.
+            self._permissions = None
 
     @asynccontextmanager
     async def read(
@@ -70,7 +101,8 @@ class Context:
         async with self.runtime.db.session() as session:
             principal = await self.principal(session)
             if action is not None and not self_service:
-                await authorize(session, principal=principal, action=action)
+                held = await self.permissions(session)
+                await authorize(session, principal=principal, action=action, permissions=held)
             yield session, principal
 
 

@@ -18,6 +18,7 @@ import koomsg.schema.templates.nodes  # noqa: F401
 from koomsg.config import Settings
 from koomsg.schema.addresses.mutations import AddressMutation
 from koomsg.schema.addresses.queries import AddressQuery
+from koomsg.schema.authorization import FieldAuthorization
 from koomsg.schema.billing.mutations import BillingMutation
 from koomsg.schema.billing.queries import BillingQuery
 from koomsg.schema.domains.mutations import DomainMutation
@@ -84,6 +85,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=subscription,
         extensions=[
             ErrorMapper,
+            # Every nested field that returns a resource checks its read action.
+            FieldAuthorization,
             # Factories, so each request gets its own extension instances.
             lambda: QueryDepthLimiter(max_depth=depth),
             lambda: MaxAliasesLimiter(max_alias_count=aliases),

@@ -14,7 +14,8 @@ from koomsg.core.iam.actions import get_action
 from koomsg.core.iam.effective import named, policies_of_user
 from koomsg.core.iam.grants import require_held
 from koomsg.core.iam.models import AccessKey, GroupMember, GroupPolicy, IamGroup, IamUser, Policy
-from koomsg.core.iam.policy import ACTION_ROOT_DECISION, Decision, evaluate, validate_document
+from koomsg.core.iam.permissions import EffectivePermissions
+from koomsg.core.iam.policy import Decision, evaluate, validate_document
 from koomsg.core.principal import Principal, PrincipalKind
 from koomsg.core.tenancy.models import Enterprise
 from koomsg.core.tenancy.ownership import owned
@@ -187,26 +188,33 @@ async def _user_policies(session: AsyncSession, user_id: str) -> list[Policy]:
     return await policies_of_user(session, user_id)
 
 
-async def decide(session: AsyncSession, *, principal: Principal, action: str) -> Decision:
-    """What the policies say about ``action`` for this principal (no enablement check)."""
-    spec = get_action(action)
-    if spec.operator_only:
-        if principal.is_operator:
-            return ACTION_ROOT_DECISION
-        return Decision(False, "ImplicitDeny")
-    if principal.is_operator:
-        return Decision(False, "ImplicitDeny")
-    if principal.kind is PrincipalKind.ENTERPRISE_ROOT:
-        return ACTION_ROOT_DECISION
-    assert principal.user_id is not None
-    policies = await _user_policies(session, principal.user_id)
-    return evaluate(((p.name, p.document) for p in policies), action)
+async def decide(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    action: str,
+    permissions: EffectivePermissions | None = None,
+) -> Decision:
+    """What the policies say about ``action`` for this principal (no enablement check).
+
+    ``permissions``, when given, are the principal's policies loaded earlier in
+    the same request: nothing is read again.
+    """
+    if permissions is None or permissions.principal != principal:
+        permissions = await EffectivePermissions.load(session, principal)
+    return permissions.decide(action)
 
 
-async def authorize(session: AsyncSession, *, principal: Principal, action: str) -> None:
+async def authorize(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    action: str,
+    permissions: EffectivePermissions | None = None,
+) -> None:
     """Raise unless ``principal`` may perform ``action`` now."""
     spec = get_action(action)
-    decision = await decide(session, principal=principal, action=action)
+    decision = await decide(session, principal=principal, action=action, permissions=permissions)
     if not decision.allowed:
         if spec.operator_only:
             raise Forbidden(f"{action} is reserved to platform operators")
