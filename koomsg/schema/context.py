@@ -43,6 +43,7 @@ class Context:
         self.loaders: dict[str, Any] = {}
         self._principal: Principal | None = None
         self._permissions: EffectivePermissions | None = None
+        self._principal_lock = asyncio.Lock()
         self._permissions_lock = asyncio.Lock()
         # Set by strawberry from a WebSocket's connection_init payload.
         self.connection_params: dict[str, Any] | None = None
@@ -51,15 +52,18 @@ class Context:
         # A WebSocket's context lives as long as the connection: authenticate each
         # operation there, so a revoked key stops at its next one.
         long_lived = getattr(self.request, "scope", {}).get("type") == "websocket"
-        if self._principal is None or long_lived:
-            bearer = self.bearer
-            if bearer is None and self.connection_params:
-                bearer = bearer_from_headers(
-                    {str(k).lower(): v for k, v in self.connection_params.items()}
-                )
-            self._principal = await keys.authenticate(session, bearer)
-            self.runtime.key_usage.touch(self._principal.key_id)
-        return self._principal
+        # Root fields run concurrently: one authentication serves them all, so they
+        # share one principal and one load of its permissions.
+        async with self._principal_lock:
+            if self._principal is None or long_lived:
+                bearer = self.bearer
+                if bearer is None and self.connection_params:
+                    bearer = bearer_from_headers(
+                        {str(k).lower(): v for k, v in self.connection_params.items()}
+                    )
+                self._principal = await keys.authenticate(session, bearer)
+                self.runtime.key_usage.touch(self._principal.key_id)
+            return self._principal
 
     async def permissions(self, session: AsyncSession | None = None) -> EffectivePermissions:
         """The caller's permissions, loaded once per request (per operation on a WebSocket)."""
