@@ -11,6 +11,7 @@ from koomsg.runtime import Runtime
 from koomsg.testing.plugin import Api, EnterpriseHandle
 from tests.schema.field_access_support import Tenant, root_arguments, tenant_with_everything
 from tests.schema.iam_support import doc, full_access_policy_id, member
+from tests.schema.test_task_progress import next_message, subscribe, ws_url  # noqa: F401
 
 TASK_TEMPLATES = "{ sendingTasks { edges { node { name template { body } } } } }"
 DOMAIN_RECORDS = """{ senderAddresses { edges { node { address
@@ -151,3 +152,23 @@ async def test_policies_are_read_once_per_request(
         answer = (await api(query, key=reader.secret)).ok()
     assert len(answer["iamGroups"]) == 4
     assert len(loads) == 1, loads
+
+
+async def test_subscription_pushes_are_checked_too(
+    api: Api,
+    enterprise: EnterpriseHandle,
+    runtime: Runtime,
+    ws_url: str,  # noqa: F811
+) -> None:
+    tenant = await tenant_with_everything(api, runtime)
+    key = (await member(api, "watcher", doc("Allow", "KooMessage:devSendTask:list"))).secret
+    query = "subscription($id: ID!) { taskProgress(id: $id) { id template { body } } }"
+    socket_ = await subscribe(ws_url, key, tenant.task_id, query)
+    try:
+        pushed = await next_message(socket_)
+    finally:
+        await socket_.close()
+    [error] = pushed["payload"]["errors"]
+    assert error["path"] == ["taskProgress", "template"]
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    assert pushed["payload"]["data"] is None

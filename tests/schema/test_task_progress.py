@@ -50,7 +50,7 @@ async def ws_url(runtime: Runtime) -> AsyncIterator[str]:
         await serving
 
 
-async def subscribe(url: str, key: str | None, task_id: str) -> Any:
+async def subscribe(url: str, key: str | None, task_id: str, query: str = PROGRESS) -> Any:
     socket_ = await websockets.connect(
         url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]
     )
@@ -62,7 +62,7 @@ async def subscribe(url: str, key: str | None, task_id: str) -> Any:
             {
                 "id": "1",
                 "type": "subscribe",
-                "payload": {"query": PROGRESS, "variables": {"id": task_id}},
+                "payload": {"query": query, "variables": {"id": task_id}},
             }
         )
     )
