@@ -21,6 +21,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
+from koomsg.core.errors import Unauthenticated
 from koomsg.core.iam import keys
 from koomsg.core.iam.service import authorize
 from koomsg.core.principal import Principal
@@ -28,13 +29,21 @@ from koomsg.runtime import Runtime
 
 
 class Context:
-    def __init__(self, runtime: Runtime, *, bearer: str | None, request: Any = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        bearer: str | None,
+        request: Any = None,
+        principal: Principal | None = None,
+    ) -> None:
         self.runtime = runtime
         self.bearer = bearer
         self.request = request
         self.request_id = uuid.uuid4().hex[:16]
         self.loaders: dict[str, Any] = {}
-        self._principal: Principal | None = None
+        # Set when the HTTP rate-limit gate already authenticated this request's key.
+        self._principal: Principal | None = principal
         # Set by strawberry from a WebSocket's connection_init payload.
         self.connection_params: dict[str, Any] | None = None
 
@@ -51,6 +60,15 @@ class Context:
             self._principal = await keys.authenticate(session, bearer)
             self.runtime.key_usage.touch(self._principal.key_id)
         return self._principal
+
+    async def authenticated(self) -> bool:
+        """Whether the request carries a valid key (introspection asks this)."""
+        try:
+            async with self.runtime.db.session() as session:
+                await self.principal(session)
+        except Unauthenticated:
+            return False
+        return True
 
     @asynccontextmanager
     async def write(

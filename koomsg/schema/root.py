@@ -25,6 +25,7 @@ from koomsg.schema.domains.queries import DomainQuery
 from koomsg.schema.errors import ErrorMapper
 from koomsg.schema.iam.mutations import IamMutation
 from koomsg.schema.iam.queries import IamQuery
+from koomsg.schema.introspection import IntrospectionGate
 from koomsg.schema.node import NodeQuery
 from koomsg.schema.recipients.queries import RecipientQuery
 from koomsg.schema.stats.queries import StatsQuery
@@ -84,6 +85,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=subscription,
         extensions=[
             ErrorMapper,
+            IntrospectionGate,
             # Factories, so each request gets its own extension instances.
             lambda: QueryDepthLimiter(max_depth=depth),
             lambda: MaxAliasesLimiter(max_alias_count=aliases),
