@@ -27,6 +27,7 @@ from koomsg.schema.iam.mutations import IamMutation
 from koomsg.schema.iam.queries import IamQuery
 from koomsg.schema.introspection import IntrospectionGate
 from koomsg.schema.node import NodeQuery
+from koomsg.schema.ratelimits.mutations import RateLimitMutation
 from koomsg.schema.recipients.queries import RecipientQuery
 from koomsg.schema.stats.queries import StatsQuery
 from koomsg.schema.suppression.mutations import SuppressionMutation
@@ -61,6 +62,7 @@ MUTATIONS: tuple[type, ...] = (
     SuppressionMutation,
     TaskMutation,
     BillingMutation,
+    RateLimitMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (TaskSubscription,)
 
