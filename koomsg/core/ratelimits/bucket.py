@@ -52,6 +52,11 @@ def decide(tat: float | None, now: float, bucket: Bucket) -> Verdict:
     return Verdict(allowed=False, tat=start, retry_after=new_tat - bucket.tolerance - now)
 
 
+def whole_seconds(retry_after: float) -> int:
+    """Whole seconds, at least 1: a client that waits this long finds a token."""
+    return max(1, math.ceil(retry_after - _EPSILON))
+
+
 class RateLimited(KoomsgError):
     """Over a rate limit: nothing was executed; try again after ``retry_after`` seconds."""
 
@@ -59,5 +64,4 @@ class RateLimited(KoomsgError):
 
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
-        # Whole seconds, at least 1: a client that waits this long finds a token.
-        self.retry_after = max(1, math.ceil(retry_after - _EPSILON))
+        self.retry_after = whole_seconds(retry_after)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from koomsg.config import Settings
 from koomsg.core.db import Database
 from koomsg.core.principal import Principal
-from koomsg.core.ratelimits.bucket import Bucket, RateLimited
+from koomsg.core.ratelimits.bucket import Bucket, RateLimited, whole_seconds
 from koomsg.core.ratelimits.database import DatabaseStore
 from koomsg.core.ratelimits.redis_store import RedisStore
 from koomsg.core.ratelimits.stores import BucketStore, MemoryStore
@@ -87,18 +87,13 @@ class RateLimiter:
 
 
 def _limited(what: str, bucket: Bucket, retry_after: float) -> RateLimited:
-    error = RateLimited("", retry_after=retry_after)
-    rate = (
-        f"{bucket.rate:g} requests a second"
-        if bucket.rate >= 1
-        else (f"{bucket.rate * 60:g} a minute")
-    )
-    error.message = (
+    rate = f"{bucket.rate:g} a second" if bucket.rate >= 1 else f"{bucket.rate * 60:g} a minute"
+    wait = whole_seconds(retry_after)
+    return RateLimited(
         f"rate limit of {what} exceeded ({rate}, bursts of {bucket.burst}): "
-        f"nothing was executed; retry after {error.retry_after} s"
+        f"nothing was executed; retry after {wait} s",
+        retry_after=retry_after,
     )
-    error.args = (error.message,)
-    return error
 
 
 def make_store(settings: Settings, db: Database) -> BucketStore:
