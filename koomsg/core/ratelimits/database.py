@@ -34,22 +34,30 @@ class DatabaseStore:
         if self._takes % _PRUNE_EVERY == 0:
             await self._prune(now)
         async with self.db.transaction() as session:
-            for _ in range(2):
+            for _ in range(3):
                 if await self._advance(session, key, bucket, now):
                     return Verdict(allowed=True, tat=now)
                 tat = await self._tat(session, key)
-                if tat is not None:
-                    return decide(tat, now, bucket)
-                inserted = await session.execute(
-                    _insert(session)
-                    .values(key=key, tat=now + bucket.interval)
-                    .on_conflict_do_nothing(index_elements=["key"])
-                )
-                if inserted.rowcount:  # type: ignore[attr-defined]
-                    return Verdict(allowed=True, tat=now + bucket.interval)
-            # Inserted by another process and gone again between our statements: count it as
-            # refused rather than loop; the client retries after a second.
+                if tat is None:
+                    if await self._insert_first(session, key, bucket, now):
+                        return Verdict(allowed=True, tat=now + bucket.interval)
+                    continue  # another process inserted it first: update theirs
+                verdict = decide(tat, now, bucket)
+                if not verdict.allowed:
+                    return verdict
+                # The row appeared between our UPDATE and SELECT: only an UPDATE may spend.
+            # Still racing after three tries: refuse rather than spin; a second later it passes.
             return Verdict(allowed=False, tat=now, retry_after=bucket.interval)
+
+    async def _insert_first(
+        self, session: AsyncSession, key: str, bucket: Bucket, now: float
+    ) -> bool:
+        inserted = await session.execute(
+            _insert(session)
+            .values(key=key, tat=now + bucket.interval)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        return bool(inserted.rowcount)  # type: ignore[attr-defined]
 
     async def _advance(self, session: AsyncSession, key: str, bucket: Bucket, now: float) -> bool:
         tat = col(RateLimitBucket.tat)
