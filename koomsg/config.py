@@ -93,6 +93,15 @@ class Settings:
     pay_per_use_price_cents: int = 1
     currency: str = "CNY"
     billing_sweep_interval_seconds: float = 60.0
+    # API rate limits (core/ratelimits/): a token bucket per enterprise, one for operators and
+    # one per client address for unauthenticated requests; where the buckets live; how many
+    # failed authentications an address may make per minute.
+    rate_limit_rps: int = 50
+    rate_limit_burst: int = 200
+    rate_limit_storage: str = "memory"
+    auth_failures_per_minute: int = 10
+    # Introspection (__schema, __type) without an access key: off unless asked for.
+    public_introspection: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -295,8 +304,38 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pay_per_use_price_cents=_non_negative_int(env, "KOOMSG_PAY_PER_USE_PRICE_CENTS", 1),
         currency=_currency(env.get("KOOMSG_CURRENCY") or "CNY"),
         billing_sweep_interval_seconds=_positive_float(env, "KOOMSG_BILLING_SWEEP_INTERVAL", 60.0),
+        rate_limit_rps=_positive_int(env, "KOOMSG_RATE_LIMIT_RPS", 50),
+        rate_limit_burst=_positive_int(env, "KOOMSG_RATE_LIMIT_BURST", 200),
+        rate_limit_storage=_rate_limit_storage(env, broker_url, database_url),
+        auth_failures_per_minute=_positive_int(env, "KOOMSG_AUTH_FAILURES_PER_MINUTE", 10),
+        public_introspection=_flag(env, "KOOMSG_PUBLIC_INTROSPECTION"),
         extra={k: v for k, v in env.items() if k.startswith("KOOMSG_")},
     )
+
+
+RATE_LIMIT_STORAGES = ("memory", "database", "redis")
+
+
+def _rate_limit_storage(env: Mapping[str, str], broker_url: str | None, database_url: str) -> str:
+    """Share buckets where the processes already meet: Redis when it is the broker, else a
+    PostgreSQL database; the embedded default is one process, so its memory suffices."""
+    on_redis = bool(broker_url and broker_url.startswith(("redis://", "rediss://")))
+    default = (
+        "redis" if on_redis else "database" if database_url.startswith("postgres") else "memory"
+    )
+    storage = _choice(env, "KOOMSG_RATE_LIMIT_STORAGE", RATE_LIMIT_STORAGES, default)
+    if storage == "redis" and not on_redis:
+        raise ConfigError(
+            "KOOMSG_RATE_LIMIT_STORAGE", "redis keeps the buckets on KOOMSG_BROKER_URL=redis://…"
+        )
+    return storage
+
+
+def _flag(env: Mapping[str, str], variable: str) -> bool:
+    raw = (env.get(variable) or "0").strip().lower()
+    if raw not in ("0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(variable, f"expected 1 or 0, got {raw!r}")
+    return raw in ("1", "true", "yes")
 
 
 def _networks(env: Mapping[str, str], variable: str) -> tuple[Network, ...]:

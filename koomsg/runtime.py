@@ -17,6 +17,7 @@ from koomsg.config import Settings, check_transport
 from koomsg.core.db import Database
 from koomsg.core.delivery.context import DeliveryContext
 from koomsg.core.iam.usage import KeyUsage
+from koomsg.core.ratelimits.limiter import RateLimiter
 from koomsg.plugins.manager import call_all, make_manager
 from koomsg.plugins.types import PublicTemplate, Transport
 
@@ -45,6 +46,8 @@ class Runtime:
     # What the delivery core is handed; one per runtime so its content cache outlives a batch.
     delivery: DeliveryContext = field(init=False, repr=False)
     key_usage: KeyUsage = field(init=False)
+    # The API's token buckets (KOOMSG_RATE_LIMIT_*); tests may swap its clock.
+    rate_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.delivery = DeliveryContext(
@@ -54,6 +57,7 @@ class Runtime:
             resolve_transport=lambda: self.transport,
         )
         self.key_usage = KeyUsage(self.db)
+        self.rate_limiter = RateLimiter.from_settings(self.settings, self.db)
 
     @classmethod
     def build(
@@ -89,6 +93,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.key_usage.drain()
+        await self.rate_limiter.close()
         if self._transport is not None:
             await self._transport.close()
         await self.db.dispose()

@@ -66,8 +66,8 @@ async def test_readiness_fails_when_the_broker_is_down(koomsg_database_url: str,
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             ready = await client.get("/readyz")
         assert ready.status_code == 503
-        assert ready.json()["database"] == "ok"
-        assert ready.json()["broker"].startswith("unreachable")
+        # Ready or not, and which part: no exception names or messages reach the client.
+        assert ready.json() == {"status": "not ready", "database": "ok", "broker": "unreachable"}
     finally:
         await runtime.close()
 

@@ -80,3 +80,40 @@ def test_tracking_token_days(tmp_path: Path) -> None:
     assert load_settings(env(tmp_path, KOOMSG_TRACKING_TOKEN_DAYS="7")).tracking_token_days == 7
     with pytest.raises(ConfigError, match="KOOMSG_TRACKING_TOKEN_DAYS"):
         load_settings(env(tmp_path, KOOMSG_TRACKING_TOKEN_DAYS="0"))
+
+
+def test_rate_limit_defaults_and_storage_follow_the_setup(tmp_path: Path) -> None:
+    embedded = load_settings(env(tmp_path))
+    assert (embedded.rate_limit_rps, embedded.rate_limit_burst) == (50, 200)
+    assert embedded.auth_failures_per_minute == 10
+    assert embedded.rate_limit_storage == "memory"
+    assert not embedded.public_introspection
+    pg = "postgresql://u@127.0.0.1/db"
+    on_pg = load_settings(env(tmp_path, KOOMSG_DATABASE_URL=pg))
+    assert on_pg.rate_limit_storage == "database"
+    rabbit = load_settings(env(tmp_path, KOOMSG_DATABASE_URL=pg, KOOMSG_BROKER_URL="amqp://h/"))
+    assert rabbit.rate_limit_storage == "database"
+    redis = load_settings(env(tmp_path, KOOMSG_DATABASE_URL=pg, KOOMSG_BROKER_URL="redis://h/0"))
+    assert redis.rate_limit_storage == "redis"
+    chosen = load_settings(env(tmp_path, KOOMSG_RATE_LIMIT_STORAGE="database"))
+    assert chosen.rate_limit_storage == "database"
+    assert load_settings(env(tmp_path, KOOMSG_PUBLIC_INTROSPECTION="1")).public_introspection
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KOOMSG_RATE_LIMIT_RPS", "0"),
+        ("KOOMSG_RATE_LIMIT_BURST", "many"),
+        ("KOOMSG_RATE_LIMIT_STORAGE", "memcached"),
+        ("KOOMSG_RATE_LIMIT_STORAGE", "redis"),  # without a Redis broker to keep it on
+        ("KOOMSG_AUTH_FAILURES_PER_MINUTE", "-1"),
+        ("KOOMSG_PUBLIC_INTROSPECTION", "maybe"),
+    ],
+)
+def test_bad_rate_limit_settings_name_the_variable(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env(tmp_path, **{variable: value}))
+    assert raised.value.variable == variable

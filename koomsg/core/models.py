@@ -7,6 +7,7 @@ from koomsg.core.billing import models as billing_models  # noqa: F401
 from koomsg.core.delivery import models as delivery_models  # noqa: F401
 from koomsg.core.domains import models as domains_models  # noqa: F401
 from koomsg.core.iam import models as iam_models  # noqa: F401
+from koomsg.core.ratelimits import models as ratelimits_models  # noqa: F401
 from koomsg.core.recipients import models as recipients_models  # noqa: F401
 from koomsg.core.stats import models as stats_models  # noqa: F401
 from koomsg.core.tasks import models as tasks_models  # noqa: F401

@@ -27,6 +27,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
+from koomsg.core.errors import Unauthenticated
 from koomsg.core.iam import keys
 from koomsg.core.iam.permissions import EffectivePermissions
 from koomsg.core.iam.service import authorize
@@ -35,13 +36,21 @@ from koomsg.runtime import Runtime
 
 
 class Context:
-    def __init__(self, runtime: Runtime, *, bearer: str | None, request: Any = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        bearer: str | None,
+        request: Any = None,
+        principal: Principal | None = None,
+    ) -> None:
         self.runtime = runtime
         self.bearer = bearer
         self.request = request
         self.request_id = uuid.uuid4().hex[:16]
         self.loaders: dict[str, Any] = {}
-        self._principal: Principal | None = None
+        # Set when the HTTP rate-limit gate already authenticated this request's key.
+        self._principal: Principal | None = principal
         self._permissions: EffectivePermissions | None = None
         self._principal_lock = asyncio.Lock()
         self._permissions_lock = asyncio.Lock()
@@ -82,6 +91,15 @@ class Context:
     async def _load_permissions(self, session: AsyncSession) -> EffectivePermissions:
         principal = self._principal or await self.principal(session)
         return await EffectivePermissions.load(session, principal)
+
+    async def authenticated(self) -> bool:
+        """Whether the request carries a valid key (introspection asks this)."""
+        try:
+            async with self.runtime.db.session() as session:
+                await self.principal(session)
+        except Unauthenticated:
+            return False
+        return True
 
     @asynccontextmanager
     async def write(

@@ -26,7 +26,9 @@ from koomsg.schema.domains.queries import DomainQuery
 from koomsg.schema.errors import ErrorMapper
 from koomsg.schema.iam.mutations import IamMutation
 from koomsg.schema.iam.queries import IamQuery
+from koomsg.schema.introspection import IntrospectionGate
 from koomsg.schema.node import NodeQuery
+from koomsg.schema.ratelimits.mutations import RateLimitMutation
 from koomsg.schema.recipients.queries import RecipientQuery
 from koomsg.schema.stats.queries import StatsQuery
 from koomsg.schema.suppression.mutations import SuppressionMutation
@@ -61,6 +63,7 @@ MUTATIONS: tuple[type, ...] = (
     SuppressionMutation,
     TaskMutation,
     BillingMutation,
+    RateLimitMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (TaskSubscription,)
 
@@ -85,6 +88,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=subscription,
         extensions=[
             ErrorMapper,
+            IntrospectionGate,
             # Every nested field that returns a resource checks its read action.
             FieldAuthorization,
             # Factories, so each request gets its own extension instances.

@@ -40,6 +40,12 @@ from koomsg.runtime import Runtime
 pytest_plugins = ["koomsg.testing.smtp", "koomsg.testing.dns"]
 
 TEST_SECRET = "test-secret-key-0123456789abcdef"
+TEST_RATE_LIMITS = {
+    "KOOMSG_RATE_LIMIT_STORAGE": "memory",
+    "KOOMSG_RATE_LIMIT_RPS": "100000",
+    "KOOMSG_RATE_LIMIT_BURST": "100000",
+    "KOOMSG_AUTH_FAILURES_PER_MINUTE": "100000",
+}
 
 
 def _pg_admin_url() -> str:
@@ -86,6 +92,9 @@ def make_test_settings(database_url: str, data_dir: Path, **overrides: str) -> S
         "KOOMSG_DATABASE_URL": database_url,
         "KOOMSG_SECRET_KEY": TEST_SECRET,
         "KOOMSG_PUBLIC_URL": "http://127.0.0.1:8000",
+        # Per-test buckets that no ordinary test reaches: with the PostgreSQL + Redis defaults
+        # every test would spend from the same shared buckets. Tests of the limits set theirs.
+        **TEST_RATE_LIMITS,
     }
     broker = os.environ.get("KOOMSG_TEST_BROKER_URL")
     if broker:

@@ -32,6 +32,7 @@ from koomsg.schema.context import Context, bearer_from_headers
 from koomsg.schema.root import build_schema
 from koomsg.web.downloads import recipient_sample
 from koomsg.web.logs import install_token_redaction
+from koomsg.web.ratelimit import RateLimitGate, admitted_principal
 from koomsg.web.tracking import tracking_routes
 
 log = logging.getLogger("koomsg.web.app")
@@ -83,7 +84,12 @@ class KoomsgGraphQL(GraphQL):  # type: ignore[type-arg]
         return HTMLResponse((WEB_DIR / "graphiql.html").read_text())
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
-        return Context(self.runtime, bearer=bearer_from_headers(request.headers), request=request)
+        return Context(
+            self.runtime,
+            bearer=bearer_from_headers(request.headers),
+            request=request,
+            principal=admitted_principal(request.scope),
+        )
 
 
 # Above the largest template body (2 MB of HTML, escaped in JSON); uploads are multipart.
@@ -214,13 +220,18 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
+        # Only "ok" or "unreachable" leaves the process: the reason is in the server log.
         checks: dict[str, str] = {}
         try:
             await runtime.db.ping()
             checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"unreachable: {type(exc).__name__}"
-        checks["broker"] = await runtime.broker_ping()
+        except Exception:
+            log.warning("readiness: the database is unreachable", exc_info=True)
+            checks["database"] = "unreachable"
+        broker = await runtime.broker_ping()
+        if broker != "ok":
+            log.warning("readiness: the broker is %s", broker)
+        checks["broker"] = "ok" if broker == "ok" else "unreachable"
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", **checks},
@@ -264,4 +275,4 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    return Metrics(BodyLimit(app, runtime.settings.max_request_bytes))
+    return Metrics(RateLimitGate(BodyLimit(app, runtime.settings.max_request_bytes), runtime))

@@ -27,6 +27,10 @@ _OPERATOR = [
     ),
     ("KooMessage:enterprise:list", "List enterprises"),
     ("KooMessage:enterpriseKey:create", "Create an enterprise root access key"),
+    (
+        "KooMessage:enterpriseRateLimit:update",
+        "Set an enterprise's API rate limit (requests a second, burst)",
+    ),
     ("KooMessage:templateReview:list", "List templates awaiting review across enterprises"),
     ("KooMessage:templateReview:approve", "Approve a template"),
     ("KooMessage:templateReview:reject", "Reject a template"),

@@ -26,4 +26,7 @@ class Enterprise(SQLModel, table=True):
     service_enabled: bool = False
     terms_accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     monthly_pay_per_use_cap: int | None = None
+    # The operators' override of the API rate limit (core/ratelimits/); None: the defaults.
+    rate_limit_rps: int | None = None
+    rate_limit_burst: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -5,9 +5,11 @@ from datetime import datetime
 import strawberry
 
 from koomsg.core.principal import PrincipalKind as CorePrincipalKind
+from koomsg.core.ratelimits.service import effective_limit
 from koomsg.core.tenancy.models import Enterprise as EnterpriseRow
 from koomsg.core.tenancy.models import IndustryClass as CoreIndustryClass
 from koomsg.schema.common import Node
+from koomsg.schema.ratelimits.types import RateLimit
 
 # strawberry.enum registers the core enums themselves, so both layers share one type.
 IndustryClass = CoreIndustryClass
@@ -28,10 +30,21 @@ class Enterprise(Node):
     industry_class: IndustryClass
     service_enabled: bool = strawberry.field(description="KooMessage enabled (terms accepted).")
     created_at: datetime
+    _row: strawberry.Private[EnterpriseRow | None] = None
+
+    @strawberry.field(
+        description="The API rate limit of all the enterprise's keys together: the operators' "
+        "override (setEnterpriseRateLimit), else KOOMSG_RATE_LIMIT_RPS / KOOMSG_RATE_LIMIT_BURST."
+    )
+    def rate_limit(self, info: strawberry.Info) -> RateLimit:
+        defaults = info.context.runtime.rate_limiter.defaults
+        assert self._row is not None, "Enterprise objects are built with from_row"
+        return RateLimit.from_core(effective_limit(self._row, defaults))
 
     @classmethod
     def from_row(cls, row: EnterpriseRow) -> Enterprise:
         return cls(
+            _row=row,
             id=strawberry.ID(row.id),
             name=row.name,
             real_name_verified=row.real_name_verified,
