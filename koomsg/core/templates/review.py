@@ -119,7 +119,11 @@ async def review_by_policy(
 async def _awaiting(
     session: AsyncSession, template_id: str, revision: int | None
 ) -> tuple[Template, TemplateRevision]:
-    template = await session.get(Template, template_id)
+    # Locked: an edit committing meanwhile would otherwise have its status (and an earlier
+    # approval its approved_revision) overwritten by this decision.
+    template = await session.get(
+        Template, template_id, with_for_update=True, populate_existing=True
+    )
     if template is None:
         raise NotFound("no such template", field="id")
     found = await get_revision(session, template=template, revision=revision)
