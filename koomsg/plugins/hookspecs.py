@@ -57,11 +57,14 @@ def koomsg_transports(settings: Settings) -> Sequence[Transport]:
 def koomsg_review_template(
     template: TemplateForReview, enterprise: EnterpriseInfo
 ) -> ReviewDecision | None:
-    """Decide whether a new or edited template may be used to send.
+    """Decide whether a new template, or a new revision of one, may be used to send.
 
-    Called in the transaction that creates or edits a template.
+    Called in the transaction that creates a template or edits it (every edit
+    is a new revision). Holding or rejecting an edit leaves the revision
+    approved before it sending.
 
-    :param template: the template as saved (sanitised body, parameter names).
+    :param template: the revision as saved (sanitised body, parameter names,
+        ``revision`` number).
     :param enterprise: its enterprise, with its industry class.
     :return: ``ReviewDecision(APPROVE)`` to approve at once, ``HOLD`` to wait
         for an operator (status APPROVING), ``REJECT`` with a reason; ``None``

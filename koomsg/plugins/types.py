@@ -81,6 +81,8 @@ class TemplateForReview:
     body: str
     params: Sequence[str]
     support_unsubscribe: bool
+    # Which revision is reviewed: every edit makes a new one (1 for a new template).
+    revision: int = 1
 
 
 @dataclass(frozen=True)

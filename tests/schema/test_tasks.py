@@ -233,14 +233,15 @@ async def test_unapproved_template_and_unverified_domain(
         await session.execute(
             update(Template)
             .where(Template.id == setup.template_id)
-            .values(status=TemplateStatus.REJECTED)
+            # A template whose only revision was rejected has nothing approved to send.
+            .values(status=TemplateStatus.REJECTED, approved_revision=None)
         )  # type: ignore[arg-type]
     (await api(CREATE, {"input": task_input(setup)})).error("PRECONDITION_FAILED", "templateId")
     async with runtime.db.transaction() as session:
         await session.execute(
             update(Template)
             .where(Template.id == setup.template_id)
-            .values(status=TemplateStatus.APPROVED)
+            .values(status=TemplateStatus.APPROVED, approved_revision=1)
         )  # type: ignore[arg-type]
         await session.execute(
             update(SenderDomain)

@@ -1,4 +1,4 @@
-"""What every message of one task (or one API template/sender pair) shares.
+"""What every message of one task (or one API template revision/sender pair) shares.
 
 Built once per worker and reused for a short while: the compiled template,
 the MIME skeleton with the attachments encoded, and the DKIM key. A domain
@@ -21,7 +21,7 @@ from koomsg.core.domains.models import SenderDomain
 from koomsg.core.domains.service import SigningKey, signing_key_for
 from koomsg.core.errors import KoomsgError
 from koomsg.core.tasks.models import SendingTask, TaskAttachment
-from koomsg.core.templates.models import Template
+from koomsg.core.templates.models import Template, TemplateRevision
 from koomsg.core.templates.render import Compiled, compile_template
 
 CONTENT_TTL = 30.0
@@ -46,9 +46,11 @@ class Content:
 
 
 def content_key(message: Message) -> str:
+    """A task's content never changes (it snapshots one revision); an API message's is its
+    template's revision's, so two revisions of one template never share an entry."""
     if message.task_id:
         return f"task:{message.task_id}"
-    return f"api:{message.template_id}:{message.sender_address_id}"
+    return f"api:{message.template_id}:{message.template_revision}:{message.sender_address_id}"
 
 
 async def _signing(
@@ -96,23 +98,35 @@ async def _task_content(session: AsyncSession, settings: Settings, task_id: str)
     )
 
 
+async def _revision(session: AsyncSession, message: Message) -> TemplateRevision | None:
+    """The revision the API message was accepted with; for rows from before revisions, the
+    one approved now (never an edit under review)."""
+    number = message.template_revision
+    if number is None:
+        template = await session.get(Template, message.template_id)
+        number = template.approved_revision if template is not None else None
+    if number is None:
+        return None
+    return await session.get(TemplateRevision, (message.template_id, number))
+
+
 async def _api_content(session: AsyncSession, settings: Settings, message: Message) -> Content:
-    template = await session.get(Template, message.template_id)
+    revision = await _revision(session, message)
     address = await session.get(SenderAddress, message.sender_address_id)
     domain = await session.get(SenderDomain, address.domain_id) if address is not None else None
     refusal = None
-    if template is None or address is None or domain is None:
+    if revision is None or address is None or domain is None:
         refusal = "the template or sender address was deleted before the message was sent"
         key = None
     else:
         key, refusal = await _signing(session, settings, domain.id)
-    body = template.body if template is not None else ""
-    body_type = template.body_type if template is not None else "PLAIN_TEXT"
+    body = revision.body if revision is not None else ""
+    body_type = revision.body_type if revision is not None else "PLAIN_TEXT"
     return Content(
         enterprise_id=message.enterprise_id,
         task_id=None,
         compiled=compile_template(
-            body, body_type, support_unsubscribe=bool(template and template.support_unsubscribe)
+            body, body_type, support_unsubscribe=bool(revision and revision.support_unsubscribe)
         ),
         skeleton=MessageSkeleton.build(
             sender_address=message.sender,

@@ -54,8 +54,10 @@ async def dispatch_due(
                 session, task_id, now, token, limit - len(claimed), settings, postgres
             )
     groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
-    for message_id, task_id, template_id, address_id in claimed:
-        groups[(task_id, template_id, address_id)].append(message_id)
+    # A batch shares one content (delivery/content.py): API messages of two revisions of a
+    # template go in separate batches.
+    for message_id, task_id, template_id, revision, address_id in claimed:
+        groups[(task_id, template_id, revision, address_id)].append(message_id)
     for ids in groups.values():
         ids.sort()
         for start in range(0, len(ids), settings.batch_size):
@@ -90,7 +92,11 @@ async def _claim_due(
             lease_token=token,
         )
         .returning(
-            MESSAGE.c.id, MESSAGE.c.task_id, MESSAGE.c.template_id, MESSAGE.c.sender_address_id
+            MESSAGE.c.id,
+            MESSAGE.c.task_id,
+            MESSAGE.c.template_id,
+            MESSAGE.c.template_revision,
+            MESSAGE.c.sender_address_id,
         )
     )
     return list(rows.all())

@@ -59,6 +59,8 @@ class Message(SQLModel, table=True):
     send_method: SendMethod = Field(default=SendMethod.CONSOLE, sa_type=String(8))
     template_id: str = Field(max_length=40)
     template_name: str = Field(max_length=128)
+    # The template revision it is built from (None: sent before templates had revisions).
+    template_revision: int | None = None
     sender_address_id: str = Field(max_length=40)
     sender: str = Field(max_length=320)
     recipient: str = Field(max_length=320)

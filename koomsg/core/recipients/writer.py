@@ -178,6 +178,7 @@ async def _write(
         "send_method": SendMethod.CONSOLE.value,
         "template_id": task.template_id,
         "template_name": task.template_name,
+        "template_revision": task.template_revision,
         "sender_address_id": task.sender_address_id,
         "sender": task.sender_address,
         "attempts": 0,

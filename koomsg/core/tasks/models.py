@@ -1,7 +1,7 @@
 """Sending tasks: one campaign to many recipients, now or at a scheduled time.
 
-A task snapshots the template and sender it was created with, so editing a
-template later never changes what a scheduled task sends.
+A task snapshots the template's approved revision and the sender it was
+created with, so editing a template later never changes what a task sends.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ class SendingTask(SQLModel, table=True):
     subject: str = Field(max_length=256)
     template_id: str = Field(index=True, max_length=40)
     template_name: str = Field(max_length=128)
-    # Snapshot of the template at creation time.
+    # The template's approved revision when the task was created, snapshotted below: an
+    # edit (approved or not) never changes what the task sends.
+    template_revision: int = 1
     body_type: str = Field(sa_type=String(16))
     body: str = Field(sa_type=Text)
     params: list[str] = Field(default_factory=list, sa_type=JSON)

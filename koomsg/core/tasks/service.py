@@ -44,8 +44,8 @@ from koomsg.core.tasks.models import (
     TaskStatus,
 )
 from koomsg.core.tasks.uploads import UploadStore
-from koomsg.core.templates.models import Template
 from koomsg.core.templates.params import validate_subject
+from koomsg.core.templates.revisions import SendableTemplate
 from koomsg.core.templates.service import get_sendable_template
 from koomsg.core.tenancy.ownership import owned
 
@@ -211,7 +211,7 @@ def _snapshot(
     draft: TaskDraft,
     name: str,
     subject: str,
-    template: Template,
+    template: SendableTemplate,
     sender: tuple[SenderAddress, SenderDomain],
     scheduled_at: datetime | None,
     now: datetime,
@@ -224,6 +224,7 @@ def _snapshot(
         subject=subject,
         template_id=template.id,
         template_name=template.name,
+        template_revision=template.revision,
         body_type=str(template.body_type),
         body=template.body,
         params=list(template.params),

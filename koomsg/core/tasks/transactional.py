@@ -201,6 +201,7 @@ async def send_email(
         send_method=SendMethod.API,
         template_id=template.id,
         template_name=template.name,
+        template_revision=template.revision,
         sender_address_id=address.id,
         sender=f"{address.prefix}@{domain.name}",
         recipient=recipient,

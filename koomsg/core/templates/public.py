@@ -40,6 +40,9 @@ class PublicTemplateView:
     enterprise_id: str | None = None
     created_at: datetime = field(default=PUBLIC_CREATED_AT)
     public: bool = True
+    # Built-ins are never edited: one revision, approved.
+    revision: int = 1
+    approved_revision: int | None = 1
 
 
 def is_public_id(template_id: str) -> bool:

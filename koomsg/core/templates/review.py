@@ -1,4 +1,4 @@
-"""Template review: the plugin policy on every save, operators for what it holds."""
+"""Template review, per revision: the plugin policy on every save, operators for what it holds."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from koomsg.core.clock import utcnow
 from koomsg.core.errors import BadInput, NotFound, PreconditionFailed
 from koomsg.core.pagination import Page, paginate
 from koomsg.core.principal import Principal
-from koomsg.core.templates.models import Template, TemplateReview, TemplateStatus
+from koomsg.core.templates.models import (
+    Template,
+    TemplateReview,
+    TemplateRevision,
+    TemplateStatus,
+)
+from koomsg.core.templates.revisions import get_revision
 from koomsg.core.tenancy.service import get_enterprise
 from koomsg.plugins.manager import call_first
 from koomsg.plugins.types import (
@@ -31,21 +37,33 @@ _STATUS = {
 def _record(
     session: AsyncSession,
     template: Template,
-    status: TemplateStatus,
-    comment: str | None,
-    kind: str,
-    who: str,
+    revision: TemplateRevision,
+    decision: tuple[TemplateStatus, str | None],
+    reviewer: tuple[str, str],
 ) -> None:
+    """Decide on one revision; the template mirrors it if it is the latest, and an approval
+    makes it what sends (unless a newer one was approved already)."""
+    status, comment = decision
+    kind, who = reviewer
     now = utcnow()
-    template.status = status
-    template.review_comment = comment
     held = status is TemplateStatus.APPROVING
-    template.reviewed_by = None if held else who
-    template.reviewed_at = None if held else now
+    revision.status = status
+    revision.review_comment = comment
+    revision.reviewed_by = None if held else who[:128]
+    revision.reviewed_at = None if held else now
+    session.add(revision)
+    if revision.revision == template.revision:
+        template.status = status
+        template.review_comment = comment
+        template.reviewed_by = revision.reviewed_by
+        template.reviewed_at = revision.reviewed_at
+    if status is TemplateStatus.APPROVED:
+        template.approved_revision = max(template.approved_revision or 0, revision.revision)
     session.add(template)
     session.add(
         TemplateReview(
             template_id=template.id,
+            revision=revision.revision,
             enterprise_id=template.enterprise_id,
             decision=status,
             comment=comment,
@@ -57,9 +75,14 @@ def _record(
 
 
 async def review_by_policy(
-    session: AsyncSession, *, plugins: pluggy.PluginManager, template: Template
+    session: AsyncSession,
+    *,
+    plugins: pluggy.PluginManager,
+    template: Template,
+    revision: TemplateRevision,
 ) -> None:
-    """Ask the ``koomsg_review_template`` plugins; nobody answering holds it for an operator."""
+    """Ask the ``koomsg_review_template`` plugins about a new revision; nobody answering
+    holds it for an operator."""
     enterprise = await get_enterprise(session, enterprise_id=template.enterprise_id)
     decision = await call_first(
         plugins,
@@ -67,10 +90,11 @@ async def review_by_policy(
         template=TemplateForReview(
             id=template.id,
             name=template.name,
-            body_type=str(template.body_type),
-            body=template.body,
-            params=tuple(template.params),
-            support_unsubscribe=template.support_unsubscribe,
+            body_type=str(revision.body_type),
+            body=revision.body,
+            params=tuple(revision.params),
+            support_unsubscribe=revision.support_unsubscribe,
+            revision=revision.revision,
         ),
         enterprise=EnterpriseInfo(
             id=enterprise.id,
@@ -86,19 +110,30 @@ async def review_by_policy(
     status = _STATUS[ReviewOutcome(decision.outcome)]
     reason = (decision.reason or "")[:MAX_COMMENT] or None
     comment = reason if status is TemplateStatus.REJECTED else None
-    _record(session, template, status, comment, "POLICY", decision.reviewer or "policy")
+    _record(
+        session, template, revision, (status, comment), ("POLICY", decision.reviewer or "policy")
+    )
     await session.flush()
 
 
-async def _awaiting(session: AsyncSession, template_id: str) -> Template:
-    template = await session.get(Template, template_id)
+async def _awaiting(
+    session: AsyncSession, template_id: str, revision: int | None
+) -> tuple[Template, TemplateRevision]:
+    # Locked: an edit committing meanwhile would otherwise have its status (and an earlier
+    # approval its approved_revision) overwritten by this decision.
+    template = await session.get(
+        Template, template_id, with_for_update=True, populate_existing=True
+    )
     if template is None:
         raise NotFound("no such template", field="id")
-    if template.status != TemplateStatus.APPROVING:
+    found = await get_revision(session, template=template, revision=revision)
+    if found.status != TemplateStatus.APPROVING:
         raise PreconditionFailed(
-            f"the template is not awaiting review (it is {template.status})", field="id"
+            f"revision {found.revision} of the template is not awaiting review "
+            f"(it is {found.status})",
+            field="revision" if revision is not None else "id",
         )
-    return template
+    return template, found
 
 
 def _comment(comment: str | None) -> str | None:
@@ -109,25 +144,39 @@ def _comment(comment: str | None) -> str | None:
 
 
 async def approve_template(
-    session: AsyncSession, *, principal: Principal, template_id: str, comment: str | None = None
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    template_id: str,
+    comment: str | None = None,
+    revision: int | None = None,
 ) -> Template:
-    """Operators: approve a template held for review (across enterprises)."""
+    """Operators: approve a revision held for review (None: the latest), across enterprises;
+    from then on new sends use it."""
     text = _comment(comment)
-    template = await _awaiting(session, template_id)
-    _record(session, template, TemplateStatus.APPROVED, text, str(principal.kind), principal.name)
+    template, found = await _awaiting(session, template_id, revision)
+    who = (str(principal.kind), principal.name)
+    _record(session, template, found, (TemplateStatus.APPROVED, text), who)
     await session.flush()
     return template
 
 
 async def reject_template(
-    session: AsyncSession, *, principal: Principal, template_id: str, comment: str
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    template_id: str,
+    comment: str,
+    revision: int | None = None,
 ) -> Template:
-    """Operators: reject a held template; the comment tells the enterprise why."""
+    """Operators: reject a held revision (None: the latest); the comment tells the enterprise
+    why. An earlier approved revision keeps sending."""
     text = _comment(comment)
     if text is None:
         raise BadInput("comment", "say why the template is rejected")
-    template = await _awaiting(session, template_id)
-    _record(session, template, TemplateStatus.REJECTED, text, str(principal.kind), principal.name)
+    template, found = await _awaiting(session, template_id, revision)
+    who = (str(principal.kind), principal.name)
+    _record(session, template, found, (TemplateStatus.REJECTED, text), who)
     await session.flush()
     return template
 

@@ -11,8 +11,7 @@ import pluggy
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from koomsg.core.clock import utcnow
-from koomsg.core.errors import BadInput, PreconditionFailed
+from koomsg.core.errors import BadInput
 from koomsg.core.pagination import Page, paginate
 from koomsg.core.principal import Principal
 from koomsg.core.templates.content import MAX_NAME, HtmlFile, clean_name, prepare_body
@@ -27,6 +26,13 @@ from koomsg.core.templates.public import (
 )
 from koomsg.core.templates.render import compile_template, render_subject, too_big
 from koomsg.core.templates.review import review_by_policy
+from koomsg.core.templates.revisions import (
+    SendableTemplate,
+    add_revision,
+    delete_revisions,
+    first_revision,
+    sendable,
+)
 from koomsg.core.tenancy.ownership import owned
 from koomsg.plugins.types import PublicTemplate
 
@@ -72,17 +78,26 @@ async def get_template(
 
 async def get_sendable_template(
     session: AsyncSession, *, principal: Principal, template_id: str
-) -> Template:
-    """The template a task or an API send uses: the caller's own, and APPROVED."""
+) -> SendableTemplate:
+    """What a task or an API send uses: the caller's own template, at its approved revision
+    (an edit under review never sends; a template never approved cannot)."""
     template = await get_template(
         session, principal=principal, template_id=template_id, field="templateId"
     )
-    if template.status != TemplateStatus.APPROVED:
-        raise PreconditionFailed(
-            f"only approved templates can be used to send; this one is {template.status}",
-            field="templateId",
-        )
-    return template
+    return await sendable(session, template=template)
+
+
+async def sending_params(
+    session: AsyncSession, *, principal: Principal, template_id: str
+) -> list[str]:
+    """The parameters a recipient file for this template needs: those of the revision a
+    task would send (the approved one), else of the latest."""
+    template = await get_template(
+        session, principal=principal, template_id=template_id, field="templateId"
+    )
+    if template.approved_revision is None:
+        return list(template.params)
+    return list((await sendable(session, template=template)).params)
 
 
 async def create_template(
@@ -107,9 +122,19 @@ async def create_template(
         params=content.params,
         support_unsubscribe=support_unsubscribe,
     )
+    return await _save_new(session, plugins, template)
+
+
+async def _save_new(
+    session: AsyncSession, plugins: pluggy.PluginManager, template: Template
+) -> Template:
+    """Insert a new template with its revision 1, and review that revision."""
+    revision = first_revision(template)
     session.add(template)
     await session.flush()
-    await review_by_policy(session, plugins=plugins, template=template)
+    session.add(revision)
+    await session.flush()
+    await review_by_policy(session, plugins=plugins, template=template, revision=revision)
     return template
 
 
@@ -125,7 +150,8 @@ async def update_template(
     html_file: HtmlFile | None = None,
     support_unsubscribe: bool | None = None,
 ) -> Template:
-    """Change what is given; the edited template is reviewed again."""
+    """Change what is given as a new revision, reviewed like a new template; until it is
+    approved, sends keep using the approved revision."""
     template = await get_template(session, principal=principal, template_id=template_id)
     clean = clean_name(name) if name is not None else template.name
     new_type = BodyType(body_type) if body_type is not None else BodyType(template.body_type)
@@ -134,16 +160,16 @@ async def update_template(
             raise BadInput("body", "changing the body type needs a new body")
         body = template.body
     content = prepare_body(body, new_type, html_file)
+    unsubscribe = (
+        template.support_unsubscribe if support_unsubscribe is None else support_unsubscribe
+    )
+    revision = await add_revision(
+        session, template=template, content=content, support_unsubscribe=unsubscribe
+    )
     template.name = clean
-    template.body_type = content.body_type
-    template.body = content.body
-    template.params = content.params
-    if support_unsubscribe is not None:
-        template.support_unsubscribe = support_unsubscribe
-    template.updated_at = utcnow()
     session.add(template)
     await session.flush()
-    await review_by_policy(session, plugins=plugins, template=template)
+    await review_by_policy(session, plugins=plugins, template=template, revision=revision)
     return template
 
 
@@ -179,10 +205,7 @@ async def copy_template(
         support_unsubscribe=source.support_unsubscribe,
         copied_from=source.id,
     )
-    session.add(template)
-    await session.flush()
-    await review_by_policy(session, plugins=plugins, template=template)
-    return template
+    return await _save_new(session, plugins, template)
 
 
 async def delete_template(
@@ -191,6 +214,7 @@ async def delete_template(
     template = await get_template(session, principal=principal, template_id=template_id)
     for guard in guards:
         await guard(session, template.id)
+    await delete_revisions(session, template_id=template.id)
     await session.delete(template)
     await session.flush()
     return template_id

@@ -24,10 +24,9 @@ class RecipientQuery:
                     await runtime.public_templates(), template_id, field="templateId"
                 ).params
             else:
-                template = await templates.get_template(
+                params = await templates.sending_params(
                     session, principal=principal, template_id=template_id
                 )
-                params = template.params
             return sample_url(
                 keys=runtime.settings.secret_keys,
                 public_url=runtime.settings.public_url,

@@ -85,7 +85,10 @@ def _snapshot_template(row: models.SendingTask) -> Template:
         status=CoreTemplateStatus.APPROVED,  # type: ignore[arg-type]
         review_comment=None,
         enterprise_id=strawberry.ID(row.enterprise_id),
+        revision=row.template_revision,
+        approved_revision=row.template_revision,
         created_at=row.created_at,
+        row=row,
     )
 
 
@@ -104,6 +107,10 @@ class SendingTask(Node):
     started_at: datetime | None = strawberry.field(description="When sending began.")
     finished_at: datetime | None = strawberry.field(
         description="When it completed or was canceled."
+    )
+    template_revision: int = strawberry.field(
+        description="The template revision the task was created with (the approved one then); "
+        "it sends that revision whatever edits follow."
     )
     row: strawberry.Private[models.SendingTask]
 
@@ -158,6 +165,7 @@ class SendingTask(Node):
             created_at=row.created_at,
             started_at=row.started_at,
             finished_at=row.finished_at,
+            template_revision=row.template_revision,
             row=row,
         )
 
@@ -175,6 +183,10 @@ class SendingDetail:
         description="When the receiving server accepted it."
     )
     failure_reason: str | None = strawberry.field(description="Why it FAILED or was REJECTED.")
+    template_revision: int | None = strawberry.field(
+        description="The template revision the message is built from; null for messages "
+        "accepted before templates had revisions."
+    )
     task_id: strawberry.Private[str | None]
     template_id: strawberry.Private[str]
 
@@ -202,6 +214,7 @@ class SendingDetail:
             created_at=row.created_at,
             received_at=row.received_at,
             failure_reason=row.failure_reason,
+            template_revision=row.template_revision,
             task_id=row.task_id,
             template_id=row.template_id,
         )

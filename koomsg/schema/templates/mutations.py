@@ -42,7 +42,10 @@ class TemplateMutation:
             )
             return Template.from_row(row)
 
-    @strawberry.mutation(description="Edit a template; the edited template is reviewed again.")
+    @strawberry.mutation(
+        description="Edit a template: a new revision, reviewed like a new template. Until it "
+        "is approved, tasks and sendEmail keep using the approved revision."
+    )
     async def update_template(
         self, info: Info, id: strawberry.ID, input: UpdateTemplateInput
     ) -> Template:
@@ -88,22 +91,33 @@ class TemplateMutation:
                 await flows.delete_template(session, principal=principal, template_id=id)
             )
 
-    @strawberry.mutation(description="Operators: approve a template waiting for review.")
+    @strawberry.mutation(
+        description="Operators: approve a template revision waiting for review (without "
+        "`revision`: the latest). From then on new tasks and sendEmail use it."
+    )
     async def approve_template(
-        self, info: Info, id: strawberry.ID, comment: str | None = None
+        self,
+        info: Info,
+        id: strawberry.ID,
+        comment: str | None = None,
+        revision: int | None = None,
     ) -> Template:
         async with info.context.write("KooMessage:templateReview:approve") as (session, principal):
             row = await review.approve_template(
-                session, principal=principal, template_id=id, comment=comment
+                session, principal=principal, template_id=id, comment=comment, revision=revision
             )
             return Template.from_row(row)
 
     @strawberry.mutation(
-        description="Operators: reject a template waiting for review; the comment says why."
+        description="Operators: reject a template revision waiting for review (without "
+        "`revision`: the latest); the comment says why. An earlier approved revision keeps "
+        "sending."
     )
-    async def reject_template(self, info: Info, id: strawberry.ID, comment: str) -> Template:
+    async def reject_template(
+        self, info: Info, id: strawberry.ID, comment: str, revision: int | None = None
+    ) -> Template:
         async with info.context.write("KooMessage:templateReview:reject") as (session, principal):
             row = await review.reject_template(
-                session, principal=principal, template_id=id, comment=comment
+                session, principal=principal, template_id=id, comment=comment, revision=revision
             )
             return Template.from_row(row)

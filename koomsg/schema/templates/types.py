@@ -11,6 +11,8 @@ from koomsg.core.templates import models
 from koomsg.core.templates.service import RenderedEmail as CoreRenderedEmail
 from koomsg.core.templates.service import TemplateFilter as CoreTemplateFilter
 from koomsg.schema.common import Node
+from koomsg.schema.context import Info, loader
+from koomsg.schema.templates import loaders
 
 
 @strawberry.enum(
@@ -22,7 +24,9 @@ class BodyType(enum.StrEnum):
 
 
 @strawberry.enum(
-    description="Only APPROVED templates can be used to send. APPROVING waits for an operator."
+    description="How a template (its latest revision) or one revision was reviewed. APPROVING "
+    "waits for an operator, APPROVED may send, REJECTED says why in reviewComment. A template "
+    "sends its approvedRevision whatever the status of a later edit."
 )
 class TemplateStatus(enum.StrEnum):
     APPROVING = "APPROVING"
@@ -31,14 +35,49 @@ class TemplateStatus(enum.StrEnum):
 
 
 @strawberry.type(
-    description="The content of an email: a title, a body with {{parameters}}, review status."
+    description="One immutable version of a template's content (every edit makes one) and "
+    "how it was reviewed."
+)
+class TemplateRevision:
+    revision: int = strawberry.field(
+        description="1 for the content the template was created with, one more for each edit."
+    )
+    body_type: BodyType
+    body: str
+    params: list[str]
+    support_unsubscribe: bool
+    status: TemplateStatus
+    review_comment: str | None = strawberry.field(
+        description="Why the revision was rejected, or the approver's note."
+    )
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> TemplateRevision:
+        """From a saved revision, or a public template (one revision, same attribute names)."""
+        return cls(
+            revision=getattr(row, "revision", 1),
+            body_type=BodyType(row.body_type),
+            body=row.body,
+            params=list(row.params),
+            support_unsubscribe=row.support_unsubscribe,
+            status=TemplateStatus(row.status),
+            review_comment=row.review_comment,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(
+    description="The content of an email: a title, a body with {{parameters}}, review status. "
+    "Every edit makes a new revision; sends use the approved one (approvedRevision), so an "
+    "edit under review never reaches a recipient."
 )
 class Template(Node):
     id: strawberry.ID
     name: str = strawberry.field(description="The template title.")
     body_type: BodyType
     body: str = strawberry.field(
-        description="As saved: rich bodies are sanitised "
+        description="As saved, in the latest revision: rich bodies are sanitised "
         "(no scripts, event handlers or javascript: links)."
     )
     params: list[str] = strawberry.field(
@@ -50,18 +89,35 @@ class Template(Node):
     public: bool = strawberry.field(
         description="A built-in template: preview or copy it, not edit it."
     )
-    status: TemplateStatus
+    status: TemplateStatus = strawberry.field(description="The latest revision's review status.")
     review_comment: str | None = strawberry.field(
-        description="Why the template was rejected, or the approver's note."
+        description="Why the latest revision was rejected, or the approver's note."
     )
     enterprise_id: strawberry.ID | None = strawberry.field(
         description="The owning enterprise (what operators review); null for public templates."
     )
+    revision: int = strawberry.field(
+        description="The latest revision: what body, params and status show."
+    )
+    approved_revision: int | None = strawberry.field(
+        description="The revision tasks and sendEmail use: the newest approved one; null until "
+        "one is approved (the template cannot send yet)."
+    )
     created_at: datetime
+    row: strawberry.Private[Any]
+
+    @strawberry.field(description="Every revision, newest first.")
+    async def revisions(self, info: Info) -> list[TemplateRevision]:
+        if self.public:
+            return [TemplateRevision.from_row(self.row)]
+        found = await loader(info, "templates.revisions", loaders.revisions_by_template).load(
+            str(self.id)
+        )
+        return [TemplateRevision.from_row(r) for r in found]
 
     @classmethod
     def from_row(cls, row: Any) -> Template:
-        """From a saved template or a public one (same attribute names)."""
+        """From a saved template or a public one (same attribute names; one revision)."""
         return cls(
             id=strawberry.ID(row.id),
             name=row.name,
@@ -73,7 +129,10 @@ class Template(Node):
             status=TemplateStatus(row.status),
             review_comment=row.review_comment,
             enterprise_id=strawberry.ID(row.enterprise_id) if row.enterprise_id else None,
+            revision=row.revision,
+            approved_revision=row.approved_revision,
             created_at=row.created_at,
+            row=row,
         )
 
 
