@@ -37,7 +37,6 @@ from koomsg.core.tasks.addresses import normalise_recipient
 from koomsg.core.tasks.attachments import UploadLike, read_attachments
 from koomsg.core.tasks.models import (
     UNFINISHED_TASK_STATUSES,
-    RecipientImportError,
     SendingTask,
     SendingType,
     TaskAttachment,
@@ -432,20 +431,6 @@ async def counts_for(session: AsyncSession, task_ids: Sequence[str]) -> dict[str
             rejected=c.get(MessageStatus.REJECTED, 0),
         )
     return result
-
-
-async def import_errors_for(
-    session: AsyncSession, task_ids: Sequence[str]
-) -> dict[str, list[RecipientImportError]]:
-    stmt = (
-        select(RecipientImportError)
-        .where(col(RecipientImportError.task_id).in_(list(task_ids)))
-        .order_by(col(RecipientImportError.row), col(RecipientImportError.id))
-    )
-    found: dict[str, list[RecipientImportError]] = {task_id: [] for task_id in task_ids}
-    for error in (await session.exec(stmt)).all():
-        found[error.task_id].append(error)
-    return found
 
 
 # ------------------------------------------------------------------ deletion guards
