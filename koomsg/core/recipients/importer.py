@@ -34,6 +34,7 @@ from koomsg.core.db import Database
 from koomsg.core.delivery.models import Message
 from koomsg.core.delivery.service import start_task
 from koomsg.core.errors import BadInput
+from koomsg.core.notices import changed
 from koomsg.core.recipients.rows import RowChecker
 from koomsg.core.recipients.writer import write_rows
 from koomsg.core.tasks.models import RecipientImportError, SendingTask, SendingType, TaskStatus
@@ -334,6 +335,7 @@ async def _finish(db: Database, *, task_id: str, report: ImportReport, now: date
         task = await session.get(SendingTask, task_id, populate_existing=True)
         assert task is not None
         task.import_error_count = report.errors
+        changed(session, task_id)
         task.import_claimed_until = None
         task.recipient_file = None
         scheduled = task.scheduled_at
@@ -357,6 +359,7 @@ async def _fail(db: Database, *, task_id: str, claim: datetime, now: datetime | 
         assert task is not None
         task.status = TaskStatus.FAILED
         task.failure_reason = UNREADABLE
+        changed(session, task_id)
         task.finished_at = moment
         task.import_claimed_until = None
         task.recipient_file = None

@@ -28,6 +28,7 @@ from koomsg.core.delivery.service import start_task
 from koomsg.core.domains.models import DomainStatus, SenderDomain
 from koomsg.core.errors import BadInput, Conflict, PreconditionFailed
 from koomsg.core.ids import new_id
+from koomsg.core.notices import changed
 from koomsg.core.pagination import Page, paginate
 from koomsg.core.principal import Principal
 from koomsg.core.recipients.models import Suppression
@@ -358,6 +359,7 @@ async def cancel_task(
         )
     await _delete_unsent(session, task.id)
     await session.execute(delete(TaskAttachment).where(col(TaskAttachment.task_id) == task.id))
+    changed(session, task.id)
     return task, leftover
 
 
