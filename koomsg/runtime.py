@@ -17,6 +17,7 @@ from koomsg.config import Settings, check_transport
 from koomsg.core.db import Database
 from koomsg.core.delivery.context import DeliveryContext
 from koomsg.core.iam.usage import KeyUsage
+from koomsg.core.recipients.parse_slots import HEADER_READS
 from koomsg.plugins.manager import call_all, make_manager
 from koomsg.plugins.types import PublicTemplate, Transport
 
@@ -54,6 +55,10 @@ class Runtime:
             resolve_transport=lambda: self.transport,
         )
         self.key_usage = KeyUsage(self.db)
+        HEADER_READS.configure(
+            per_enterprise=self.settings.max_parses_per_enterprise,
+            total=self.settings.max_parses,
+        )
 
     @classmethod
     def build(

@@ -278,7 +278,9 @@ async def create_task(
         path, kind = await store.save_recipient_file(draft.recipient_file, task_id=task_id)
         importer = _importer()
         if importer is not None:
-            await importer.inspect_file(path, kind=kind, params=list(template.params))  # type: ignore[attr-defined]
+            await importer.inspect_file(  # type: ignore[attr-defined]
+                path, kind=kind, params=list(template.params), enterprise_id=enterprise_id
+            )
         task.recipient_file, task.recipient_file_kind = str(path), kind
         task.status = TaskStatus.PREPARING
     session.add(task)
