@@ -49,6 +49,13 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 4000
+    # See schema/cost.py: rows a query may ask for, multiplied down its nesting.
+    max_query_cost: int = 25_000
+    # Open taskProgress subscriptions on one WebSocket connection.
+    max_subscriptions_per_connection: int = 10
+    # Recipient-file parses running at once, per enterprise and over the whole service.
+    max_parses_per_enterprise: int = 2
+    max_parses: int = 4
     max_request_bytes: int = 64 * 1024 * 1024
     dns_timeout_seconds: float = 5.0
     domain_recheck_seconds: int = 86400
@@ -273,6 +280,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_query_depth=_positive_int(env, "KOOMSG_MAX_QUERY_DEPTH", 12),
         max_aliases=_positive_int(env, "KOOMSG_MAX_ALIASES", 30),
         max_tokens=_positive_int(env, "KOOMSG_MAX_TOKENS", 4000),
+        max_query_cost=_positive_int(env, "KOOMSG_MAX_QUERY_COST", 25_000),
+        max_subscriptions_per_connection=_positive_int(
+            env, "KOOMSG_MAX_SUBSCRIPTIONS_PER_CONNECTION", 10
+        ),
+        max_parses_per_enterprise=_positive_int(env, "KOOMSG_MAX_PARSES_PER_ENTERPRISE", 2),
+        max_parses=_positive_int(env, "KOOMSG_MAX_PARSES", 4),
         max_request_bytes=_positive_int(env, "KOOMSG_MAX_REQUEST_BYTES", 64 * 1024 * 1024),
         dns_timeout_seconds=float(_positive_int(env, "KOOMSG_DNS_TIMEOUT", 5)),
         domain_recheck_seconds=_positive_int(env, "KOOMSG_DOMAIN_RECHECK_SECONDS", 86400),

@@ -18,6 +18,7 @@ from koomsg.core.db import Database
 from koomsg.core.delivery.context import DeliveryContext
 from koomsg.core.iam.usage import KeyUsage
 from koomsg.core.ratelimits.limiter import RateLimiter
+from koomsg.core.recipients.parse_slots import HEADER_READS
 from koomsg.plugins.manager import call_all, make_manager
 from koomsg.plugins.types import PublicTemplate, Transport
 
@@ -58,6 +59,10 @@ class Runtime:
         )
         self.key_usage = KeyUsage(self.db)
         self.rate_limiter = RateLimiter.from_settings(self.settings, self.db)
+        HEADER_READS.configure(
+            per_enterprise=self.settings.max_parses_per_enterprise,
+            total=self.settings.max_parses,
+        )
 
     @classmethod
     def build(

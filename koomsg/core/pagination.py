@@ -28,11 +28,23 @@ MAX_PAGE_SIZE = 100
 
 @dataclass
 class Page(Generic[T]):
+    """One page; the total is counted only when asked for (``count_total``): a COUNT over a
+    big filter costs more than the page itself, and most pages never show it."""
+
     items: list[T]
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
-    total_count: int
+    total_count: int | None = None
+    count_statement: Select[Any] | None = None
+
+
+async def count_total(session: AsyncSession, page: Page[Any]) -> int:
+    """Rows matching the page's filter, on all pages."""
+    if page.total_count is None:
+        assert page.count_statement is not None
+        page.total_count = int((await session.execute(page.count_statement)).scalar_one())
+    return page.total_count
 
 
 _ID = re.compile(r"[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}")
@@ -80,8 +92,6 @@ async def paginate(
     position = decode_cursor(after, listing) if after else None
     if position is not None and not _ID.fullmatch(position):
         raise BadInput("after", "not a cursor returned by this API")
-    count_stmt = select(func.count()).select_from(statement.order_by(None).subquery())
-    total = (await session.execute(count_stmt)).scalar_one()
     paged = statement
     if position is not None:
         paged = paged.where(id_column < position)
@@ -92,5 +102,5 @@ async def paginate(
         cursors=[encode_cursor(item.id, listing) for item in items],
         has_next_page=len(rows) > size,
         has_previous_page=bool(after),
-        total_count=total,
+        count_statement=select(func.count()).select_from(statement.order_by(None).subquery()),
     )

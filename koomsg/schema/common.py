@@ -7,7 +7,8 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from koomsg.core.pagination import Page
+from koomsg.core.pagination import Page, count_total
+from koomsg.schema.context import Info
 
 T = TypeVar("T")
 
@@ -37,7 +38,14 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
-    total_count: int = strawberry.field(description="Rows matching the filter, on all pages.")
+    page: strawberry.Private[Page[Any]]
+
+    @strawberry.field(description="Rows matching the filter, on all pages.")
+    async def total_count(self, info: Info) -> int:
+        # Counted here, only for queries that select it; the statement carries the
+        # principal's filter, so this reads exactly what the page did.
+        async with info.context.runtime.db.session() as session:
+            return await count_total(session, self.page)
 
 
 def to_connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
@@ -53,5 +61,5 @@ def to_connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]
             start_cursor=page.cursors[0] if page.cursors else None,
             end_cursor=page.cursors[-1] if page.cursors else None,
         ),
-        total_count=page.total_count,
+        page=page,
     )

@@ -56,6 +56,8 @@ class Context:
         self._permissions_lock = asyncio.Lock()
         # Set by strawberry from a WebSocket's connection_init payload.
         self.connection_params: dict[str, Any] | None = None
+        # taskProgress streams running on this (WebSocket) connection: they are capped.
+        self.open_subscriptions = 0
 
     async def principal(self, session: AsyncSession) -> Principal:
         # A WebSocket's context lives as long as the connection: authenticate each

@@ -21,6 +21,7 @@ from koomsg.schema.addresses.queries import AddressQuery
 from koomsg.schema.authorization import FieldAuthorization
 from koomsg.schema.billing.mutations import BillingMutation
 from koomsg.schema.billing.queries import BillingQuery
+from koomsg.schema.cost import QueryCostLimiter
 from koomsg.schema.domains.mutations import DomainMutation
 from koomsg.schema.domains.queries import DomainQuery
 from koomsg.schema.errors import ErrorMapper
@@ -81,6 +82,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     depth = settings.max_query_depth if settings else 12
     aliases = settings.max_aliases if settings else 30
     tokens = settings.max_tokens if settings else 4000
+    cost = settings.max_query_cost if settings else 25_000
     subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
     return KoomsgSchema(
         query=Query,
@@ -95,6 +97,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=depth),
             lambda: MaxAliasesLimiter(max_alias_count=aliases),
             lambda: MaxTokensLimiter(max_token_count=tokens),
+            # Last: it validates with the rules the limiters above added, then counts.
+            lambda: QueryCostLimiter(max_cost=cost),
         ],
     )
 

@@ -20,6 +20,7 @@ from koomsg.config import Settings
 from koomsg.runtime import Runtime
 from koomsg.worker.actors import configure_worker
 from koomsg.worker.broker import broker_ping, install_broker, make_broker
+from koomsg.worker.notices import RedisRelay
 from koomsg.worker.periodic import PERIODIC_JOBS, PeriodicJob
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class ProcessServices:
         self.runtime: Runtime | None = None
         self._worker: dramatiq.Worker | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._relay: RedisRelay | None = None
 
     def attach(self, runtime: Runtime) -> None:
         """Wire ``runtime`` to this process's broker: actors build their runtime from the
@@ -50,6 +52,11 @@ class ProcessServices:
         import koomsg.worker.jobs  # noqa: F401  (registers actors and periodic jobs)
 
         install_broker(self.broker)
+        url = self.settings.broker_url or ""
+        if url.startswith(("redis://", "rediss://")):
+            # taskProgress streams here hear of other processes' changes.
+            self._relay = RedisRelay(url)
+            self._relay.start()
         if self.embedded_worker:
             self._worker = dramatiq.Worker(
                 self.broker, worker_threads=self.threads, worker_timeout=100
@@ -76,6 +83,9 @@ class ProcessServices:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._relay is not None:
+            await asyncio.to_thread(self._relay.stop)
+            self._relay = None
         from koomsg.worker.actors import reset_worker_runtime
 
         if self._worker is not None:

@@ -16,7 +16,9 @@ from sqlalchemy import update
 from koomsg.core.clock import utcnow
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.delivery.service import complete_task_if_done
+from koomsg.core.notices import changed
 from koomsg.runtime import Runtime
+from koomsg.schema.tasks import subscriptions
 from koomsg.testing.plugin import Api, EnterpriseHandle, sendable_setup
 from koomsg.web.app import create_app
 
@@ -57,16 +59,13 @@ async def subscribe(url: str, key: str | None, task_id: str, query: str = PROGRE
     payload = {"Authorization": f"Bearer {key}"} if key else {}
     await socket_.send(json.dumps({"type": "connection_init", "payload": payload}))
     assert json.loads(await socket_.recv())["type"] == "connection_ack"
-    await socket_.send(
-        json.dumps(
-            {
-                "id": "1",
-                "type": "subscribe",
-                "payload": {"query": query, "variables": {"id": task_id}},
-            }
-        )
-    )
+    await start(socket_, "1", task_id, query)
     return socket_
+
+
+async def start(socket_: Any, operation: str, task_id: str, query: str = PROGRESS) -> None:
+    message = {"query": query, "variables": {"id": task_id}}
+    await socket_.send(json.dumps({"id": operation, "type": "subscribe", "payload": message}))
 
 
 async def next_message(socket_: Any) -> dict[str, Any]:
@@ -79,13 +78,22 @@ def error_code(message: dict[str, Any]) -> str:
     return str(errors[0]["extensions"]["code"])
 
 
+@pytest.fixture(autouse=True)
+def no_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streams here move on change notices alone: the safety-net re-read never comes."""
+    monkeypatch.setattr(subscriptions, "RECHECK_SECONDS", 3600.0)
+
+
 async def set_status(runtime: Runtime, message_id: str, status: MessageStatus) -> None:
+    """What recording an outcome does: the row changes, the task is announced on commit."""
     async with runtime.db.transaction() as session:
         await session.execute(
             update(Message)
             .where(Message.id == message_id)
             .values(status=status, finished_at=utcnow())  # type: ignore[arg-type]
         )
+        task_id = (await session.get(Message, message_id)).task_id  # type: ignore[union-attr]
+        changed(session, str(task_id))
 
 
 async def test_progress_until_the_task_completes(
@@ -192,5 +200,42 @@ async def test_progress_stops_when_the_key_is_revoked(
         revoke = "mutation($id: ID!) { revokeAccessKey(id: $id) { revokedAt } }"
         (await api(revoke, {"id": second_root["keyId"]})).ok()
         assert error_code(await next_message(socket_)) == "UNAUTHENTICATED"
+    finally:
+        await socket_.close()
+
+
+async def test_at_most_n_streams_per_connection(
+    api: Api, enterprise: EnterpriseHandle, runtime: Runtime, ws_url: str
+) -> None:
+    setup = await sendable_setup(api, runtime)
+    variables = {
+        "input": {
+            "name": "Live",
+            "subject": "Hi",
+            "templateId": setup.template_id,
+            "senderAddressId": setup.sender_address_id,
+            "sendingType": "NOW",
+            "recipients": ["a@example.org"],
+        }
+    }
+    task = (await api(CREATE, variables)).ok()["createSendingTask"]
+    limit = runtime.settings.max_subscriptions_per_connection
+    socket_ = await subscribe(ws_url, enterprise.key, task["id"])
+    try:
+        assert (await next_message(socket_))["id"] == "1"
+        for number in range(2, limit + 1):
+            await start(socket_, str(number), task["id"])
+            assert (await next_message(socket_))["type"] == "next"
+        await start(socket_, "over", task["id"])
+        refused = await next_message(socket_)
+        assert refused["id"] == "over"
+        assert error_code(refused) == "BAD_USER_INPUT"
+        assert "KOOMSG_MAX_SUBSCRIPTIONS_PER_CONNECTION" in str(refused["payload"])
+        # A stream that ends gives its slot back.
+        await socket_.send(json.dumps({"id": "2", "type": "complete"}))
+        await start(socket_, "again", task["id"])
+        while (message := await next_message(socket_))["id"] != "again":
+            pass
+        assert message["type"] == "next"
     finally:
         await socket_.close()

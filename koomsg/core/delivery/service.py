@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from koomsg.core.delivery.models import PENDING_STATUSES, Message, MessageStatus
+from koomsg.core.notices import changed
 from koomsg.core.tasks.models import SendingTask, TaskStatus
 
 
@@ -41,7 +42,12 @@ async def start_task(session: AsyncSession, *, task: SendingTask, now: datetime)
 
 
 async def complete_task_if_done(session: AsyncSession, *, task_id: str, now: datetime) -> bool:
-    """COMPLETED only when no message of the task is pending: never before."""
+    """COMPLETED only when no message of the task is pending: never before.
+
+    Called whenever a task's messages changed (outcomes recorded, the task started),
+    so it is also where the task's followers are told (after commit).
+    """
+    changed(session, task_id)
     # One pending row is enough to answer: after every batch of a big task, counting them
     # all would walk most of the task's index entries.
     pending = (

@@ -29,6 +29,7 @@ from koomsg.core.iam import service as iam
 from koomsg.core.iam.effective import named, policies_of_user
 from koomsg.core.iam.grants import require_held
 from koomsg.core.iam.models import AccessKey, IamUser
+from koomsg.core.notices import changed, key_topic
 from koomsg.core.principal import Principal, PrincipalKind
 
 MAX_ACTIVE_PER_USER = 2
@@ -121,6 +122,8 @@ async def revoke_row(session: AsyncSession, key: AccessKey) -> AccessKey:
         key.revoked_at = utcnow()
         session.add(key)
         await session.flush()
+        # A taskProgress stream holding this key wakes, authenticates again and stops.
+        changed(session, key_topic(key.id))
     return key
 
 

@@ -8,6 +8,7 @@ over any Allow, and with no matching Allow the answer is deny.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,11 +20,19 @@ from koomsg.core.errors import BadInput
 _SEGMENT = re.compile(r"^[A-Za-z0-9_*-]+$")
 _STATEMENT_KEYS = {"Effect", "Action", "Sid"}
 SUPPORTED_VERSIONS = ("1.1",)
+# As compact JSON; hosted IAM allows 6 144 characters. Every grant check walks each
+# action of every policy involved, so a document's size is that check's cost.
+MAX_DOCUMENT_CHARS = 16_384
+MAX_STATEMENTS = 100
 
 
 def validate_document(document: Any, *, field: str = "document") -> dict[str, Any]:
     if not isinstance(document, dict):
         raise BadInput(field, "a policy document must be a JSON object")
+    if len(json.dumps(document, separators=(",", ":"))) > MAX_DOCUMENT_CHARS:
+        raise BadInput(
+            field, f"a policy document is at most {MAX_DOCUMENT_CHARS} characters of JSON"
+        )
     unknown = set(document) - {"Version", "Statement"}
     if unknown:
         raise BadInput(
@@ -34,6 +43,8 @@ def validate_document(document: Any, *, field: str = "document") -> dict[str, An
     statements = document.get("Statement")
     if not isinstance(statements, list) or not statements:
         raise BadInput(field, "Statement must be a non-empty list of statements")
+    if len(statements) > MAX_STATEMENTS:
+        raise BadInput(field, f"a policy document has at most {MAX_STATEMENTS} statements")
     for index, statement in enumerate(statements):
         _validate_statement(statement, f"Statement[{index}]", field)
     return document

@@ -29,11 +29,14 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import koomsg
+from koomsg.config import Settings
 from koomsg.core.clock import utcnow
 from koomsg.core.db import Database
 from koomsg.core.delivery.models import Message
 from koomsg.core.delivery.service import start_task
 from koomsg.core.errors import BadInput
+from koomsg.core.notices import changed
+from koomsg.core.recipients.parse_slots import HEADER_READS, import_slot_free
 from koomsg.core.recipients.rows import RowChecker
 from koomsg.core.recipients.writer import write_rows
 from koomsg.core.tasks.models import RecipientImportError, SendingTask, SendingType, TaskStatus
@@ -143,8 +146,20 @@ async def sandbox_messages(
             await process.wait()
 
 
-async def inspect_file(path: Path, *, kind: str, params: Sequence[str]) -> FileHeader:
-    """Refuse a file that is not a readable spreadsheet or lacks a needed column; read no row."""
+async def inspect_file(
+    path: Path, *, kind: str, params: Sequence[str], enterprise_id: str | None = None
+) -> FileHeader:
+    """Refuse a file that is not a readable spreadsheet or lacks a needed column; read no row.
+
+    With ``enterprise_id``, the read takes one of the process's header slots first.
+    """
+    if enterprise_id is None:
+        return await _inspect(path, kind=kind, params=params)
+    async with HEADER_READS.slot(enterprise_id):
+        return await _inspect(path, kind=kind, params=params)
+
+
+async def _inspect(path: Path, *, kind: str, params: Sequence[str]) -> FileHeader:
     if kind not in ("xlsx", "csv"):
         raise BadInput(FIELD, "upload the recipients as an .xlsx workbook or a .csv file")
     if (await asyncio.to_thread(path.stat)).st_size > MAX_FILE_BYTES:
@@ -210,14 +225,20 @@ class HasDatabase(Protocol):
     @property
     def db(self) -> Database: ...
 
+    @property
+    def settings(self) -> Settings: ...
+
 
 async def run_import(
     runtime: HasDatabase, *, task_id: str, now: datetime | None = None
 ) -> ImportReport | None:
     """Import the recipient file of a PREPARING task; None when it is not ours to import."""
     db = runtime.db
+    moment = now or utcnow()
     async with db.transaction() as session:
-        claim = await _claim(session, task_id=task_id, now=now or utcnow(), held=None)
+        if not await _slot_free(session, runtime.settings, task_id=task_id, now=moment):
+            return None  # waits, PREPARING: the import sweeper offers it again
+        claim = await _claim(session, task_id=task_id, now=moment, held=None)
         if claim is None:
             return None
         await _reset(session, task_id=task_id)
@@ -240,6 +261,21 @@ async def run_import(
     if report.status and path is not None:
         path.unlink(missing_ok=True)
     return report
+
+
+async def _slot_free(
+    session: AsyncSession, settings: Settings, *, task_id: str, now: datetime
+) -> bool:
+    task = await session.get(SendingTask, task_id)
+    if task is None:
+        return True  # _claim finds nothing to import
+    return await import_slot_free(
+        session,
+        enterprise_id=task.enterprise_id,
+        now=now,
+        per_enterprise=settings.max_parses_per_enterprise,
+        total=settings.max_parses,
+    )
 
 
 async def _stream(db: Database, *, task: SendingTask, path: Path, report: ImportReport) -> None:
@@ -334,6 +370,7 @@ async def _finish(db: Database, *, task_id: str, report: ImportReport, now: date
         task = await session.get(SendingTask, task_id, populate_existing=True)
         assert task is not None
         task.import_error_count = report.errors
+        changed(session, task_id)
         task.import_claimed_until = None
         task.recipient_file = None
         scheduled = task.scheduled_at
@@ -357,6 +394,7 @@ async def _fail(db: Database, *, task_id: str, claim: datetime, now: datetime | 
         assert task is not None
         task.status = TaskStatus.FAILED
         task.failure_reason = UNREADABLE
+        changed(session, task_id)
         task.finished_at = moment
         task.import_claimed_until = None
         task.recipient_file = None
@@ -380,6 +418,8 @@ async def expired_imports(db: Database, *, now: datetime, limit: int = 100) -> l
                     col(SendingTask.import_claimed_until) < now,
                 ),
             )
+            # Oldest first: imports waiting for a parse slot go in the order they came.
+            .order_by(col(SendingTask.created_at))
             .limit(limit)
         )
         return [row[0] for row in rows.all()]

@@ -28,6 +28,7 @@ from koomsg.core.delivery.service import start_task
 from koomsg.core.domains.models import DomainStatus, SenderDomain
 from koomsg.core.errors import BadInput, Conflict, PreconditionFailed
 from koomsg.core.ids import new_id
+from koomsg.core.notices import changed
 from koomsg.core.pagination import Page, paginate
 from koomsg.core.principal import Principal
 from koomsg.core.recipients.models import Suppression
@@ -37,7 +38,6 @@ from koomsg.core.tasks.addresses import normalise_recipient
 from koomsg.core.tasks.attachments import UploadLike, read_attachments
 from koomsg.core.tasks.models import (
     UNFINISHED_TASK_STATUSES,
-    RecipientImportError,
     SendingTask,
     SendingType,
     TaskAttachment,
@@ -279,7 +279,9 @@ async def create_task(
         path, kind = await store.save_recipient_file(draft.recipient_file, task_id=task_id)
         importer = _importer()
         if importer is not None:
-            await importer.inspect_file(path, kind=kind, params=list(template.params))  # type: ignore[attr-defined]
+            await importer.inspect_file(  # type: ignore[attr-defined]
+                path, kind=kind, params=list(template.params), enterprise_id=enterprise_id
+            )
         task.recipient_file, task.recipient_file_kind = str(path), kind
         task.status = TaskStatus.PREPARING
     session.add(task)
@@ -360,6 +362,7 @@ async def cancel_task(
         )
     await _delete_unsent(session, task.id)
     await session.execute(delete(TaskAttachment).where(col(TaskAttachment.task_id) == task.id))
+    changed(session, task.id)
     return task, leftover
 
 
@@ -433,20 +436,6 @@ async def counts_for(session: AsyncSession, task_ids: Sequence[str]) -> dict[str
             rejected=c.get(MessageStatus.REJECTED, 0),
         )
     return result
-
-
-async def import_errors_for(
-    session: AsyncSession, task_ids: Sequence[str]
-) -> dict[str, list[RecipientImportError]]:
-    stmt = (
-        select(RecipientImportError)
-        .where(col(RecipientImportError.task_id).in_(list(task_ids)))
-        .order_by(col(RecipientImportError.row), col(RecipientImportError.id))
-    )
-    found: dict[str, list[RecipientImportError]] = {task_id: [] for task_id in task_ids}
-    for error in (await session.exec(stmt)).all():
-        found[error.task_id].append(error)
-    return found
 
 
 # ------------------------------------------------------------------ deletion guards

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from koomsg.core.addresses.models import SenderAddress as SenderAddressRow
 from koomsg.core.domains.models import SenderDomain
 from koomsg.core.tasks import service as tasks
+from koomsg.core.tasks.import_errors import ErrorPage, error_pages
 from koomsg.core.templates.models import Template as TemplateRow
 
 
@@ -36,9 +37,9 @@ async def counts_by_task(session: AsyncSession, ids: list[str]) -> list[tasks.Ta
     return [found[i] for i in ids]
 
 
-async def import_errors_by_task(session: AsyncSession, ids: list[str]) -> list[list[Any]]:
-    found = await tasks.import_errors_for(session, ids)
-    return [found[i] for i in ids]
+async def import_error_pages(session: AsyncSession, pages: list[ErrorPage]) -> list[list[Any]]:
+    found = await error_pages(session, pages)
+    return [found[page] for page in pages]
 
 
 async def tasks_by_id(session: AsyncSession, ids: list[str]) -> list[Any]:

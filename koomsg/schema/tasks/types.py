@@ -12,6 +12,7 @@ from koomsg.core.tasks import models
 from koomsg.core.tasks import service as tasks
 from koomsg.core.tasks.addresses import display_address
 from koomsg.core.tasks.details import DetailFilter
+from koomsg.core.tasks.import_errors import error_cursor, error_page
 from koomsg.core.templates.models import BodyType as CoreBodyType
 from koomsg.core.templates.models import TemplateStatus as CoreTemplateStatus
 from koomsg.schema.addresses.types import SenderAddress
@@ -70,6 +71,9 @@ class RecipientImportError:
     row: int = strawberry.field(description="The row number in the file (the header is row 1).")
     value: str | None = strawberry.field(description="The offending value, when there is one.")
     reason: str
+    cursor: str = strawberry.field(
+        description="Pass it as importErrors(after:) to read the errors after this one."
+    )
 
 
 def _snapshot_template(row: models.SendingTask) -> Template:
@@ -145,12 +149,27 @@ class SendingTask(Node):
         found = await loader(info, "tasks.counts", loaders.counts_by_task).load(self.row.id)
         return TaskCounts.from_core(found)
 
-    @strawberry.field(description="Rows of the recipient file that were skipped, in file order.")
-    async def import_errors(self, info: Info) -> list[RecipientImportError]:
-        found = await loader(info, "tasks.import_errors", loaders.import_errors_by_task).load(
-            self.row.id
-        )
-        return [RecipientImportError(row=e.row, value=e.value, reason=e.reason) for e in found]
+    @strawberry.field(
+        description="Rows of the recipient file that were skipped, in file order: `first` of "
+        "them (default 20, at most 100) after the error whose `cursor` is `after`. "
+        "importErrorCount says how many there are."
+    )
+    async def import_errors(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> list[RecipientImportError]:
+        page = error_page(self.row.id, first=first, after=after)
+        found = await loader(info, "tasks.import_errors", loaders.import_error_pages).load(page)
+        return [
+            RecipientImportError(row=e.row, value=e.value, reason=e.reason, cursor=error_cursor(e))
+            for e in found
+        ]
+
+    @strawberry.field(
+        description="How many rows of the recipient file were skipped (the first 5 000 are "
+        "listed in importErrors)."
+    )
+    def import_error_count(self) -> int:
+        return self.row.import_error_count
 
     @classmethod
     def from_row(cls, row: models.SendingTask) -> SendingTask:
