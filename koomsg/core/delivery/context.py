@@ -7,7 +7,9 @@ partners can build one by hand from the same parts.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +54,30 @@ class ContentCache:
         return len(self._entries)
 
 
+class SendWindow:
+    """How many messages this process may have between their hand-off to the transport and
+    their written outcome (``KOOMSG_MAX_IN_FLIGHT``).
+
+    A kill -9 loses exactly those outcomes, and their rows are sent again, so this is
+    the bound on what a crash sends twice. One semaphore per event loop (dramatiq's
+    AsyncIO middleware runs one per process).
+    """
+
+    def __init__(self) -> None:
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def slots(self, limit: int) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            slots = self._slots.get(loop)
+            if slots is None:
+                slots = self._slots[loop] = asyncio.Semaphore(limit)
+            return slots
+
+
 @dataclass(frozen=True, eq=False)
 class DeliveryContext:
     """Everything dispatching, sending, recording and sweeping need from the process.
@@ -65,6 +91,7 @@ class DeliveryContext:
     # Called on first use: a process that only dispatches never opens a transport.
     resolve_transport: Callable[[], Transport]
     content: ContentCache = field(default_factory=ContentCache)
+    window: SendWindow = field(default_factory=SendWindow)
 
     @property
     def transport(self) -> Transport:

@@ -1,8 +1,10 @@
-"""Recording a batch: each transport answer becomes an outcome, all outcomes one write.
+"""Recording: each transport answer becomes an outcome, written in groups as they arrive.
 
-Recording also suppresses hard bounces, settles the billing reservation and
-completes finished tasks in the same transaction, then counts the outcomes and
-tells observers.
+``write_outcomes`` writes one group (``recorder.OutcomeWriter`` forms them: a
+few milliseconds or a few dozen messages) with the hard bounces it
+suppresses, then counts the outcomes and tells observers. ``finish_batch``
+settles the batch's billing reservation and completes finished tasks once all
+of its outcomes are written.
 """
 
 from __future__ import annotations
@@ -91,14 +93,13 @@ def outcome_of(settings: Any, message: Message, result: DeliveryResult) -> Outco
     )
 
 
-async def record_outcomes(
-    context: DeliveryContext,
-    token: str,
-    outcomes: list[Outcome],
-    enterprise: EnterpriseInfo,
-    reservation: BillingReservation,
+async def write_outcomes(
+    context: DeliveryContext, token: str, outcomes: list[Outcome], enterprise_id: str
 ) -> None:
-    """All outcomes of a batch in one write, then billing settlement and task completion."""
+    """One group of outcomes in one write (and the hard bounces they suppress), then
+    counted and told to observers. Only rows still held by ``token`` change."""
+    if not outcomes:
+        return
     now = utcnow()
     rows = [
         {
@@ -128,22 +129,65 @@ async def record_outcomes(
             dispatch_after=bindparam("b_dispatch"),
             lease_until=None,
             lease_token=None,
+            lease_owner=None,
+            # An outcome: the row is no poison message, whatever happened before.
+            claims=0,
             changed_at=now,
         )
     )
     async with context.db.transaction() as session:
-        if rows:
-            await session.execute(statement, rows)
+        await session.execute(statement, rows)
         for o in outcomes:
             if o.hard_bounce:
                 await suppress(
                     session,
-                    enterprise_id=enterprise.id,
+                    enterprise_id=enterprise_id,
                     address=o.message.recipient,
                     reason=SuppressionReason.HARD_BOUNCE,
                     detail=o.reply,
                     message_id=o.message.id,
                 )
+    announce(context, enterprise_id, outcomes, now)
+
+
+def announce(
+    context: DeliveryContext, enterprise_id: str, outcomes: list[Outcome], now: datetime
+) -> None:
+    """Count written outcomes and tell ``koomsg_message_event`` observers."""
+    for status, count in Counter(str(o.status) for o in outcomes).items():
+        MESSAGES.labels(status).inc(count)
+    emit_events(
+        context.plugins,
+        [
+            MessageEvent(
+                kind="status",
+                enterprise_id=enterprise_id,
+                message_id=o.message.id,
+                task_id=o.message.task_id,
+                status=str(o.status),
+                occurred_at=now,
+                detail={"reason": o.reason} if o.reason else {},
+            )
+            for o in outcomes
+        ],
+    )
+
+
+async def finish_batch(
+    context: DeliveryContext,
+    outcomes: list[Outcome],
+    enterprise: EnterpriseInfo,
+    reservation: BillingReservation,
+) -> None:
+    """Once every outcome of a batch is written: settle its billing reservation and complete
+    its task when nothing of it is pending, in one transaction.
+
+    Settling charges exactly the messages handed to a transport, once (the ledger is
+    unique by message), so a batch that dies before this leaves the billing sweeper
+    to settle from the written outcomes, with the same result.
+    """
+    now = utcnow()
+    async with context.db.transaction() as session:
         await call_first(
             context.plugins,
             "koomsg_billing_settle",
@@ -156,20 +200,3 @@ async def record_outcomes(
         )
         for task_id in {o.message.task_id for o in outcomes if o.message.task_id}:
             await complete_task_if_done(session, task_id=task_id, now=now)
-    for status, count in Counter(str(o.status) for o in outcomes).items():
-        MESSAGES.labels(status).inc(count)
-    emit_events(
-        context.plugins,
-        [
-            MessageEvent(
-                kind="status",
-                enterprise_id=enterprise.id,
-                message_id=o.message.id,
-                task_id=o.message.task_id,
-                status=str(o.status),
-                occurred_at=now,
-                detail={"reason": o.reason} if o.reason else {},
-            )
-            for o in outcomes
-        ],
-    )
