@@ -93,9 +93,15 @@ class Lease:
         """Rows whose outcome is written: nothing left to renew."""
         self.held.difference_update(message_ids)
 
-    async def renew(self) -> set[str]:
-        """Renew every row still held; the ones that were not renewed are given up."""
+    async def renew(self, *, older_than: float = 0.0) -> set[str]:
+        """Renew every row still held; the ones that were not renewed are given up.
+
+        ``older_than``: only when the last renewal is older than that many seconds (many
+        sends noticing a late heartbeat at once renew once).
+        """
         async with self._lock:
+            if time.monotonic() - self._renewed_at < older_than:
+                return set(self.held)
             ids = list(self.held)
             started = time.monotonic()
             if ids:
@@ -110,9 +116,10 @@ class Lease:
     async def holds(self, message_id: str) -> bool:
         """Whether the row may be sent now: still held, and renewed recently enough that
         its lease cannot have run out (a late heartbeat is made up for first)."""
-        if time.monotonic() - self._renewed_at > self.interval * 1.5:
+        late = self.interval * 1.5
+        if time.monotonic() - self._renewed_at > late:
             with contextlib.suppress(Exception):
-                await self.renew()
+                await self.renew(older_than=late)
         fresh = time.monotonic() - self._renewed_at < self.interval * 2
         return fresh and message_id in self.held
 

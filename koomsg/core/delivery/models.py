@@ -38,10 +38,6 @@ PENDING_STATUSES = (MessageStatus.TO_SEND, MessageStatus.SENDING)
 STOPPED_REASON = ("could not be sent: the worker stopped ", " times while sending it")
 
 
-def stopped_reason(claims: int) -> str:
-    return f"{STOPPED_REASON[0]}{claims}{STOPPED_REASON[1]}"
-
-
 def is_stopped_reason(reason: str | None) -> bool:
     """Whether a FAILED row's reason says its workers died sending it (no known outcome)."""
     return bool(reason) and str(reason).startswith(STOPPED_REASON[0])
