@@ -25,7 +25,7 @@ from koomsg.core.delivery.context import DeliveryContext
 from koomsg.core.delivery.lease import Lease, process_owner
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.delivery.record import Outcome, finish_batch
-from koomsg.core.delivery.recorder import OutcomeWriter
+from koomsg.core.delivery.recorder import outcome_writer
 from koomsg.core.delivery.send import send_all
 from koomsg.core.recipients.service import suppressed_among
 from koomsg.core.tenancy.models import Enterprise
@@ -80,17 +80,16 @@ async def _deliver(
         industry_class=str(enterprise.industry_class),
         real_name_verified=enterprise.real_name_verified,
     )
-    writer = OutcomeWriter(
-        context, lease, info.id, context.window.slots(context.settings.max_in_flight)
-    )
+    writer = outcome_writer(context)
+    outcomes = writer.open(lease, info.id)
     try:
         sendable: list[Message] = []
         for message in messages:
             if content.refusal:
-                writer.add(Outcome(message, MessageStatus.REJECTED, content.refusal))
+                writer.add(outcomes, Outcome(message, MessageStatus.REJECTED, content.refusal))
             elif message.recipient.lower() in suppressed:
                 reason = "recipient is on the suppression list"
-                writer.add(Outcome(message, MessageStatus.REJECTED, reason))
+                writer.add(outcomes, Outcome(message, MessageStatus.REJECTED, reason))
             else:
                 sendable.append(message)
         reservation = await _reserve(context, info, sendable)
@@ -98,15 +97,15 @@ async def _deliver(
         refusal = reservation.reason or "quota exceeded"
         for message in sendable:
             if message.id not in allowed:
-                writer.add(Outcome(message, MessageStatus.REJECTED, refusal))
+                writer.add(outcomes, Outcome(message, MessageStatus.REJECTED, refusal))
         # Content, suppression and billing can outlast the lease (waiting for the billing
         # lock, say) if the heartbeat stalls: rows taken meanwhile are given up here.
         held = await lease.renew()
         to_send = [m for m in sendable if m.id in allowed and m.id in held]
-        await send_all(context, content, to_send, lease, writer)
+        await send_all(context, content, to_send, lease, outcomes)
     finally:
-        outcomes = await writer.close()
-    return outcomes, info, reservation
+        written = await writer.close(outcomes)
+    return written, info, reservation
 
 
 async def _claim(

@@ -1,8 +1,8 @@
 """Recording: each transport answer becomes an outcome, written in groups as they arrive.
 
-``write_outcomes`` writes one group (``recorder.OutcomeWriter`` forms them: a
-few milliseconds or a few dozen messages) with the hard bounces it
-suppresses, then counts the outcomes and tells observers. ``finish_batch``
+``write_outcomes`` writes one group (``recorder.OutcomeWriter`` forms them
+over a few milliseconds, from every batch of the process) with the hard
+bounces it suppresses, then counts the outcomes and tells observers. ``finish_batch``
 settles the batch's billing reservation and completes finished tasks once all
 of its outcomes are written.
 """
@@ -93,32 +93,41 @@ def outcome_of(settings: Any, message: Message, result: DeliveryResult) -> Outco
     )
 
 
-async def write_outcomes(
-    context: DeliveryContext, token: str, outcomes: list[Outcome], enterprise_id: str
-) -> None:
-    """One group of outcomes in one write (and the hard bounces they suppress), then
-    counted and told to observers. Only rows still held by ``token`` change."""
-    if not outcomes:
+@dataclass(frozen=True)
+class Recorded:
+    """An outcome to write, with the batch it belongs to (its dispatch token)."""
+
+    token: str
+    enterprise_id: str
+    outcome: Outcome
+
+
+async def write_outcomes(context: DeliveryContext, entries: list[Recorded]) -> None:
+    """One group of outcomes (of any batches) in one write, with the hard bounces they
+    suppress, then counted and told to observers. Only rows still held by their batch's
+    token change."""
+    if not entries:
         return
     now = utcnow()
     rows = [
         {
-            "b_id": o.message.id,
-            "b_status": o.status,
-            "b_reason": (o.reason or None) and o.reason[:1024],
-            "b_reply": (o.reply or None) and o.reply[:1024],
-            "b_received": o.received_at,
-            "b_finished": None if o.status is MessageStatus.TO_SEND else now,
-            "b_dispatch": o.retry_at,
+            "b_id": e.outcome.message.id,
+            "b_token": e.token,
+            "b_status": e.outcome.status,
+            "b_reason": (e.outcome.reason or None) and e.outcome.reason[:1024],
+            "b_reply": (e.outcome.reply or None) and e.outcome.reply[:1024],
+            "b_received": e.outcome.received_at,
+            "b_finished": None if e.outcome.status is MessageStatus.TO_SEND else now,
+            "b_dispatch": e.outcome.retry_at,
         }
-        for o in outcomes
+        for e in entries
     ]
     statement = (
         update(MESSAGE)
         .where(
             MESSAGE.c.id == bindparam("b_id"),
             MESSAGE.c.status == MessageStatus.SENDING,
-            MESSAGE.c.lease_token == token,
+            MESSAGE.c.lease_token == bindparam("b_token"),
         )
         .values(
             status=bindparam("b_status"),
@@ -137,38 +146,36 @@ async def write_outcomes(
     )
     async with context.db.transaction() as session:
         await session.execute(statement, rows)
-        for o in outcomes:
-            if o.hard_bounce:
+        for e in entries:
+            if e.outcome.hard_bounce:
                 await suppress(
                     session,
-                    enterprise_id=enterprise_id,
-                    address=o.message.recipient,
+                    enterprise_id=e.enterprise_id,
+                    address=e.outcome.message.recipient,
                     reason=SuppressionReason.HARD_BOUNCE,
-                    detail=o.reply,
-                    message_id=o.message.id,
+                    detail=e.outcome.reply,
+                    message_id=e.outcome.message.id,
                 )
-    announce(context, enterprise_id, outcomes, now)
+    announce(context, entries, now)
 
 
-def announce(
-    context: DeliveryContext, enterprise_id: str, outcomes: list[Outcome], now: datetime
-) -> None:
+def announce(context: DeliveryContext, entries: list[Recorded], now: datetime) -> None:
     """Count written outcomes and tell ``koomsg_message_event`` observers."""
-    for status, count in Counter(str(o.status) for o in outcomes).items():
+    for status, count in Counter(str(e.outcome.status) for e in entries).items():
         MESSAGES.labels(status).inc(count)
     emit_events(
         context.plugins,
         [
             MessageEvent(
                 kind="status",
-                enterprise_id=enterprise_id,
-                message_id=o.message.id,
-                task_id=o.message.task_id,
-                status=str(o.status),
+                enterprise_id=e.enterprise_id,
+                message_id=e.outcome.message.id,
+                task_id=e.outcome.message.task_id,
+                status=str(e.outcome.status),
                 occurred_at=now,
-                detail={"reason": o.reason} if o.reason else {},
+                detail={"reason": e.outcome.reason} if e.outcome.reason else {},
             )
-            for o in outcomes
+            for e in entries
         ],
     )
 

@@ -1,10 +1,10 @@
 """Sending a batch's messages: build, take a window slot, check the lease, hand over, record.
 
 Every message is built (``build.py``, in helper processes for big batches),
-then waits for a slot of the process's ``SendWindow``; with the slot it checks
+then waits for a slot of the process's send window; with the slot it checks
 that the batch still holds its row (``Lease.holds``: a row another worker took
 is given up, never sent twice) and goes to the transport. Its outcome goes to
-the ``OutcomeWriter``, which frees the slot once the outcome is written.
+the process's ``OutcomeWriter``, which frees the slot once it is written.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from koomsg.core.delivery.context import DeliveryContext
 from koomsg.core.delivery.lease import Lease
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.delivery.record import Outcome, outcome_of
-from koomsg.core.delivery.recorder import OutcomeWriter
+from koomsg.core.delivery.recorder import BatchOutcomes, outcome_writer
 from koomsg.plugins.types import DeliveryResult
 
 log = logging.getLogger(__name__)
@@ -36,17 +36,18 @@ async def send_all(
     content: Content,
     messages: list[Message],
     lease: Lease,
-    writer: OutcomeWriter,
+    outcomes: BatchOutcomes,
 ) -> None:
-    """Send ``messages``; each outcome goes to ``writer`` as it arrives."""
+    """Send ``messages``; each outcome goes to the outcome writer as it arrives."""
     settings = context.settings
-    slots = context.window.slots(settings.max_in_flight)
+    slots = context.window()
+    writer = outcome_writer(context)
 
     async def one(message: Message, built: Built) -> None:
         if isinstance(built, str):
             log.error("message %s could not be built: %s", message.id, built)
             reason = f"message could not be built: {built}"
-            writer.add(Outcome(message, MessageStatus.FAILED, reason))
+            writer.add(outcomes, Outcome(message, MessageStatus.FAILED, reason))
             return
         await slots.acquire()
         try:
@@ -60,7 +61,7 @@ async def send_all(
         except BaseException:
             slots.release()  # cancelled or dying: no outcome to wait for
             raise
-        writer.add(outcome_of(settings, message, result), slot=True)
+        writer.add(outcomes, outcome_of(settings, message, result), slot=True)
 
     pool = build_pool(settings) if len(messages) >= BUILD_POOL_MIN_BATCH else None
     sending: list[asyncio.Future[None]] = []

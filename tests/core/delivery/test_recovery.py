@@ -128,6 +128,7 @@ async def test_outcomes_are_written_while_the_batch_sends_within_the_window(
     async def counting_send(envelope: Any) -> Any:
         nonlocal sent
         sent += 1
+        mine = sent  # other sends go on while this one reads the database
         async with runtime.db.session() as session:
             delivered = (
                 await session.execute(
@@ -137,7 +138,7 @@ async def test_outcomes_are_written_while_the_batch_sends_within_the_window(
                 )
             ).scalar_one()
         # Handed over but not written yet, this one included: never beyond the window.
-        unwritten.append(sent - delivered)
+        unwritten.append(mine - delivered)
         return await send(envelope)
 
     monkeypatch.setattr(runtime.transport, "send", counting_send)
