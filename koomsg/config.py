@@ -80,7 +80,14 @@ class Settings:
     # GIL, so one process cannot sign on a second core. Default 1 with the embedded broker
     # (one `koomsg serve` does everything), 0 with a real broker (scale with workers).
     build_processes: int = 0
-    lease_seconds: float = 300.0
+    # A claimed row's lease: its worker renews it every third of this while it holds the
+    # row (heartbeat), so it only runs out when the worker stopped.
+    lease_seconds: float = 30.0
+    # A row claimed this many times without an outcome (its worker died each time) ends FAILED.
+    max_claims: int = 5
+    # Messages one process may have handed to the transport whose outcomes are not yet
+    # written: what a kill -9 can send twice.
+    max_in_flight: int = 20
     redispatch_seconds: float = 120.0
     dispatch_interval_seconds: float = 0.5
     sweep_interval_seconds: float = 5.0
@@ -303,7 +310,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mx_host=_dns_name(env, "KOOMSG_MX_HOST"),
         batch_size=_positive_int(env, "KOOMSG_BATCH_SIZE", 500),
         build_processes=_non_negative_int(env, "KOOMSG_BUILD_PROCESSES", 0 if broker_url else 1),
-        lease_seconds=_positive_float(env, "KOOMSG_LEASE_SECONDS", 300.0),
+        lease_seconds=_positive_float(env, "KOOMSG_LEASE_SECONDS", 30.0),
+        max_claims=_positive_int(env, "KOOMSG_MAX_CLAIMS", 5),
+        max_in_flight=_positive_int(env, "KOOMSG_MAX_IN_FLIGHT", 20),
         redispatch_seconds=_positive_float(env, "KOOMSG_REDISPATCH_SECONDS", 120.0),
         dispatch_interval_seconds=_positive_float(env, "KOOMSG_DISPATCH_INTERVAL", 0.5),
         sweep_interval_seconds=_positive_float(env, "KOOMSG_SWEEP_INTERVAL", 5.0),

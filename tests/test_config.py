@@ -19,6 +19,8 @@ def test_defaults_are_the_embedded_setup(tmp_path: Path) -> None:
     assert settings.outbox_dir == tmp_path / "outbox"
     assert settings.public_url == "http://127.0.0.1:8000"
     assert settings.dns_nameservers == ()
+    # Short leases kept alive by a heartbeat; what a crash may resend or retry is bounded.
+    assert (settings.lease_seconds, settings.max_claims, settings.max_in_flight) == (30, 5, 20)
     # The secret key is generated once and then reused.
     assert load_settings(env(tmp_path)).secret_key == settings.secret_key
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
@@ -44,6 +46,8 @@ def test_nameservers_parse(tmp_path: Path) -> None:
         ("KOOMSG_PUBLIC_URL", "not a url"),
         ("KOOMSG_DNS_NAMESERVERS", "127.0.0.1:99999"),
         ("KOOMSG_MAX_QUERY_DEPTH", "-3"),
+        ("KOOMSG_MAX_CLAIMS", "0"),
+        ("KOOMSG_MAX_IN_FLIGHT", "many"),
         ("KOOMSG_SECRET_KEY", "short"),
     ],
 )

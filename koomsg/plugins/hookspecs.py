@@ -112,20 +112,22 @@ def koomsg_billing_settle(
 ) -> bool | None:
     """Settle a reservation once the batch's outcomes are known.
 
-    Called in the transaction that records the outcomes, and by the billing
-    sweeper for reservations left open by a crash (older than the delivery
-    lease plus a minute; ``outcomes`` then lists what the database knows: a
-    message counts as handed to a transport when DELIVERED, or FAILED after
-    at least one attempt). Must be idempotent: the same reservation can be
-    settled twice, and a message retried in a later batch must be charged once.
+    Called once every outcome of the batch is written (outcomes are written as
+    they arrive, a few at a time), in the transaction that completes the
+    batch's task; and by the billing sweeper for reservations left open by a
+    crash (older than the delivery lease plus a minute and with no message
+    still SENDING; ``outcomes`` then lists what the database knows: a message
+    counts as handed to a transport when DELIVERED, or FAILED after at least
+    one attempt, unless its workers died sending it). Must be idempotent: the
+    same reservation can be settled twice, and a message retried in a later
+    batch must be charged once.
 
     :param enterprise: the sending enterprise.
     :param reservation: what ``koomsg_billing_reserve`` answered for the batch.
     :param outcomes: one per message of the batch; charge those with
         ``handed_to_transport`` true, release the rest.
     :param context: the ``AsyncSession`` of that open transaction. Writes made
-        with it commit or roll back together with the outcomes; do not commit
-        or close it.
+        with it commit or roll back together with it; do not commit or close it.
     :return: ``True`` when settled; ``None`` defers to the next plugin (for a
         reservation another plugin made).
 

@@ -17,6 +17,7 @@ import dramatiq
 from dramatiq.middleware.asyncio import get_event_loop_thread
 
 from koomsg.config import Settings
+from koomsg.core.delivery.sweep import release_dead_predecessors
 from koomsg.runtime import Runtime
 from koomsg.worker.actors import configure_worker
 from koomsg.worker.broker import broker_ping, install_broker, make_broker
@@ -57,12 +58,19 @@ class ProcessServices:
             # taskProgress streams here hear of other processes' changes.
             self._relay = RedisRelay(url)
             self._relay.start()
+        assert self.runtime is not None
+        if self.embedded_worker and self.settings.is_embedded_broker:
+            # One embedded server per data dir: what its dead predecessor held is free now,
+            # not when the lease runs out; so is what its in-memory broker lost. Before the
+            # workers start, so nothing of this process is mistaken for it.
+            released = await release_dead_predecessors(self.runtime.delivery)
+            if released["released"] or released["requeued"]:
+                log.info("released what the previous process held: %s", released)
         if self.embedded_worker:
             self._worker = dramatiq.Worker(
                 self.broker, worker_threads=self.threads, worker_timeout=100
             )
             self._worker.start()
-        assert self.runtime is not None
         for job in PERIODIC_JOBS:
             self._tasks.append(asyncio.create_task(self._loop(job, self.runtime), name=job.name))
 

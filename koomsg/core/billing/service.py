@@ -10,8 +10,8 @@ never hand out the same package email. Under a monthly cap, the cap check
 counts charged and held emails in one statement under that lock, and
 settling takes the same lock, so concurrent workers never overspend the cap.
 Settlement runs inside the caller's
-transaction, the one recording the outcomes, so charges and outcomes commit
-together; the ledger's unique message id makes it idempotent.
+transaction, once the batch's outcomes are written (or, after a crash, from
+the billing sweeper); the ledger's unique message id makes it idempotent.
 """
 
 from __future__ import annotations

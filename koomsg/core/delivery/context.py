@@ -7,10 +7,13 @@ partners can build one by hand from the same parts.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pluggy
 
@@ -19,6 +22,7 @@ from koomsg.core.db import Database
 from koomsg.core.delivery.content import Content
 from koomsg.plugins.types import Transport
 
+T = TypeVar("T")
 # Tasks (and API template/sender pairs) whose content a worker keeps at once.
 CONTENT_CACHE_SIZE = 256
 
@@ -52,6 +56,29 @@ class ContentCache:
         return len(self._entries)
 
 
+class PerLoop:
+    """This process's delivery objects that belong to one event loop (asyncio primitives,
+    background tasks), built on first use: the send window and the outcome writer.
+
+    dramatiq's AsyncIO middleware runs one loop per worker process, so per loop is per
+    process there; tests may run several loops.
+    """
+
+    def __init__(self) -> None:
+        self._objects: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, key: str, factory: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            objects = self._objects.setdefault(loop, {})
+            if key not in objects:
+                objects[key] = factory()
+            return objects[key]  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True, eq=False)
 class DeliveryContext:
     """Everything dispatching, sending, recording and sweeping need from the process.
@@ -65,8 +92,17 @@ class DeliveryContext:
     # Called on first use: a process that only dispatches never opens a transport.
     resolve_transport: Callable[[], Transport]
     content: ContentCache = field(default_factory=ContentCache)
+    per_loop: PerLoop = field(default_factory=PerLoop)
 
     @property
     def transport(self) -> Transport:
         """The transport named by ``KOOMSG_TRANSPORT``."""
         return self.resolve_transport()
+
+    def window(self) -> asyncio.Semaphore:
+        """This process's send window: a slot per message between its hand-off to the
+        transport and its written outcome (``KOOMSG_MAX_IN_FLIGHT``). A kill -9 loses
+        exactly those outcomes and their rows are sent again, so this bounds what a crash
+        sends twice."""
+        limit = self.settings.max_in_flight
+        return self.per_loop.get("window", lambda: asyncio.Semaphore(limit))

@@ -3,9 +3,11 @@
 A row exists (TO_SEND) before anything is enqueued. ``dispatch_after`` says
 when the dispatcher should (re)enqueue it, once its task is SENDING; a worker
 claims it (SENDING with ``lease_until`` and a ``lease_token``) and records the
-outcome. A row whose
+outcome. The worker renews the lease while it holds the row; a row whose
 lease ran out goes back to TO_SEND, so a killed worker or a lost broker
-message loses nothing.
+message loses nothing. ``claims`` counts the claims since the last outcome:
+a row whose worker died ``KOOMSG_MAX_CLAIMS`` times ends FAILED instead of
+killing workers forever.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ class MessageStatus(enum.StrEnum):
 
 FINAL_STATUSES = (MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.REJECTED)
 PENDING_STATUSES = (MessageStatus.TO_SEND, MessageStatus.SENDING)
+# The failure reason of a poison message, around the number of times its worker stopped.
+STOPPED_REASON = ("could not be sent: the worker stopped ", " times while sending it")
+
+
+def is_stopped_reason(reason: str | None) -> bool:
+    """Whether a FAILED row's reason says its workers died sending it (no known outcome)."""
+    return bool(reason) and str(reason).startswith(STOPPED_REASON[0])
 
 
 class SendMethod(enum.StrEnum):
@@ -71,6 +80,10 @@ class Message(SQLModel, table=True):
     dispatch_after: datetime | None = Field(default=None, sa_type=UTCDateTime)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     lease_token: str | None = Field(default=None, max_length=32)
+    # Which process holds the lease (``host:pid:nonce``): a restarted embedded server
+    # releases its dead predecessor's rows at once instead of waiting for the lease.
+    lease_owner: str | None = Field(default=None, max_length=64)
+    claims: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

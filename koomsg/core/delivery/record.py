@@ -1,8 +1,10 @@
-"""Recording a batch: each transport answer becomes an outcome, all outcomes one write.
+"""Recording: each transport answer becomes an outcome, written in groups as they arrive.
 
-Recording also suppresses hard bounces, settles the billing reservation and
-completes finished tasks in the same transaction, then counts the outcomes and
-tells observers.
+``write_outcomes`` writes one group (``recorder.OutcomeWriter`` forms them
+over a few milliseconds, from every batch of the process) with the hard
+bounces it suppresses, then counts the outcomes and tells observers. ``finish_batch``
+settles the batch's billing reservation and completes finished tasks once all
+of its outcomes are written.
 """
 
 from __future__ import annotations
@@ -91,33 +93,41 @@ def outcome_of(settings: Any, message: Message, result: DeliveryResult) -> Outco
     )
 
 
-async def record_outcomes(
-    context: DeliveryContext,
-    token: str,
-    outcomes: list[Outcome],
-    enterprise: EnterpriseInfo,
-    reservation: BillingReservation,
-) -> None:
-    """All outcomes of a batch in one write, then billing settlement and task completion."""
+@dataclass(frozen=True)
+class Recorded:
+    """An outcome to write, with the batch it belongs to (its dispatch token)."""
+
+    token: str
+    enterprise_id: str
+    outcome: Outcome
+
+
+async def write_outcomes(context: DeliveryContext, entries: list[Recorded]) -> None:
+    """One group of outcomes (of any batches) in one write, with the hard bounces they
+    suppress, then counted and told to observers. Only rows still held by their batch's
+    token change."""
+    if not entries:
+        return
     now = utcnow()
     rows = [
         {
-            "b_id": o.message.id,
-            "b_status": o.status,
-            "b_reason": (o.reason or None) and o.reason[:1024],
-            "b_reply": (o.reply or None) and o.reply[:1024],
-            "b_received": o.received_at,
-            "b_finished": None if o.status is MessageStatus.TO_SEND else now,
-            "b_dispatch": o.retry_at,
+            "b_id": e.outcome.message.id,
+            "b_token": e.token,
+            "b_status": e.outcome.status,
+            "b_reason": (e.outcome.reason or None) and e.outcome.reason[:1024],
+            "b_reply": (e.outcome.reply or None) and e.outcome.reply[:1024],
+            "b_received": e.outcome.received_at,
+            "b_finished": None if e.outcome.status is MessageStatus.TO_SEND else now,
+            "b_dispatch": e.outcome.retry_at,
         }
-        for o in outcomes
+        for e in entries
     ]
     statement = (
         update(MESSAGE)
         .where(
             MESSAGE.c.id == bindparam("b_id"),
             MESSAGE.c.status == MessageStatus.SENDING,
-            MESSAGE.c.lease_token == token,
+            MESSAGE.c.lease_token == bindparam("b_token"),
         )
         .values(
             status=bindparam("b_status"),
@@ -128,22 +138,63 @@ async def record_outcomes(
             dispatch_after=bindparam("b_dispatch"),
             lease_until=None,
             lease_token=None,
+            lease_owner=None,
+            # An outcome: the row is no poison message, whatever happened before.
+            claims=0,
             changed_at=now,
         )
     )
     async with context.db.transaction() as session:
-        if rows:
-            await session.execute(statement, rows)
-        for o in outcomes:
-            if o.hard_bounce:
+        await session.execute(statement, rows)
+        for e in entries:
+            if e.outcome.hard_bounce:
                 await suppress(
                     session,
-                    enterprise_id=enterprise.id,
-                    address=o.message.recipient,
+                    enterprise_id=e.enterprise_id,
+                    address=e.outcome.message.recipient,
                     reason=SuppressionReason.HARD_BOUNCE,
-                    detail=o.reply,
-                    message_id=o.message.id,
+                    detail=e.outcome.reply,
+                    message_id=e.outcome.message.id,
                 )
+    announce(context, entries, now)
+
+
+def announce(context: DeliveryContext, entries: list[Recorded], now: datetime) -> None:
+    """Count written outcomes and tell ``koomsg_message_event`` observers."""
+    for status, count in Counter(str(e.outcome.status) for e in entries).items():
+        MESSAGES.labels(status).inc(count)
+    emit_events(
+        context.plugins,
+        [
+            MessageEvent(
+                kind="status",
+                enterprise_id=e.enterprise_id,
+                message_id=e.outcome.message.id,
+                task_id=e.outcome.message.task_id,
+                status=str(e.outcome.status),
+                occurred_at=now,
+                detail={"reason": e.outcome.reason} if e.outcome.reason else {},
+            )
+            for e in entries
+        ],
+    )
+
+
+async def finish_batch(
+    context: DeliveryContext,
+    outcomes: list[Outcome],
+    enterprise: EnterpriseInfo,
+    reservation: BillingReservation,
+) -> None:
+    """Once every outcome of a batch is written: settle its billing reservation and complete
+    its task when nothing of it is pending, in one transaction.
+
+    Settling charges exactly the messages handed to a transport, once (the ledger is
+    unique by message), so a batch that dies before this leaves the billing sweeper
+    to settle from the written outcomes, with the same result.
+    """
+    now = utcnow()
+    async with context.db.transaction() as session:
         await call_first(
             context.plugins,
             "koomsg_billing_settle",
@@ -156,20 +207,3 @@ async def record_outcomes(
         )
         for task_id in {o.message.task_id for o in outcomes if o.message.task_id}:
             await complete_task_if_done(session, task_id=task_id, now=now)
-    for status, count in Counter(str(o.status) for o in outcomes).items():
-        MESSAGES.labels(status).inc(count)
-    emit_events(
-        context.plugins,
-        [
-            MessageEvent(
-                kind="status",
-                enterprise_id=enterprise.id,
-                message_id=o.message.id,
-                task_id=o.message.task_id,
-                status=str(o.status),
-                occurred_at=now,
-                detail={"reason": o.reason} if o.reason else {},
-            )
-            for o in outcomes
-        ],
-    )

@@ -2,8 +2,8 @@
 
 Reserving runs in its own transaction (``context`` is the worker's
 ``DeliveryContext``: ``.db``, ``.settings``); settling runs in the caller's
-transaction that records the outcomes (``context`` is that AsyncSession), so
-charges commit with them. A partner replaces this module by implementing both
+transaction, once the batch's outcomes are written (``context`` is that
+AsyncSession); the ledger's unique message id makes it idempotent. A partner replaces this module by implementing both
 hooks (theirs are called first) for an external billing system.
 """
 
