@@ -115,3 +115,33 @@ async def pg_admin(statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+async def started_task(runtime: Any, enterprise_name: str, count: int) -> tuple[str, set[str]]:
+    """A started task of ``count`` recipients made through the API: (task id, message ids).
+
+    The crash tests share it: they kill processes in the middle of exactly this task.
+    """
+    import httpx
+    from sqlalchemy import select
+
+    from koomsg.core.delivery.models import Message
+    from koomsg.core.iam.keys import issue_key
+    from koomsg.core.principal import PrincipalKind
+    from koomsg.testing.delivery import make_task
+    from koomsg.testing.plugin import Api, new_enterprise, sendable_setup
+    from koomsg.web.app import create_app
+
+    async with runtime.db.transaction() as session:
+        _, operator = await issue_key(session, kind=PrincipalKind.OPERATOR, name="crash")
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        api = Api(client=client, keys={"operator": operator})
+        enterprise = await new_enterprise(api, enterprise_name)
+        api.key = enterprise.key
+        setup = await sendable_setup(api, runtime)
+    recipients = [f"r{i:04d}@example.net" for i in range(count)]
+    task = await make_task(runtime, setup, enterprise.id, recipients)
+    async with runtime.db.session() as session:
+        ids = await session.execute(select(Message.id).where(Message.task_id == task.id))
+        return task.id, set(ids.scalars().all())

@@ -21,17 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.tasks.models import SendingTask, TaskStatus
 from koomsg.runtime import Runtime
-from koomsg.testing.delivery import make_task
-from koomsg.testing.plugin import Api, make_test_settings, new_enterprise, sendable_setup
+from koomsg.testing.plugin import make_test_settings
 from koomsg.testing.smtp import ScriptedHandler, ScriptedSMTPServer
-from tests.e2e.e2e_support import KoomsgProcess, koomsg_env, wait_until
+from tests.e2e.e2e_support import KoomsgProcess, koomsg_env, started_task, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
@@ -143,29 +141,10 @@ async def scenario(
     scratch_pg_url: str, broker: Broker, sink: ScriptedSMTPServer, tmp_path: Path
 ) -> AsyncIterator[Scenario]:
     """A started 2 000-recipient task in the scratch database, and the workers' environment."""
-    from koomsg.core.iam.keys import issue_key
-    from koomsg.core.principal import PrincipalKind
-    from koomsg.web.app import create_app
-
     settings = make_test_settings(scratch_pg_url, tmp_path / "setup", KOOMSG_BROKER_URL="")
     runtime = Runtime.build(settings)
     try:
-        async with runtime.db.transaction() as session:
-            _, operator = await issue_key(session, kind=PrincipalKind.OPERATOR, name="crash")
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            api = Api(client=client, keys={"operator": operator})
-            enterprise = await new_enterprise(api, "Crash Test")
-            api.key = enterprise.key
-            setup = await sendable_setup(api, runtime)
-        recipients = [f"r{i:04d}@example.net" for i in range(RECIPIENTS)]
-        task = await make_task(runtime, setup, enterprise.id, recipients)
-        async with runtime.db.session() as session:
-            ids = (
-                (await session.execute(select(Message.id).where(Message.task_id == task.id)))
-                .scalars()
-                .all()
-            )
+        task_id, ids = await started_task(runtime, "Crash Test", RECIPIENTS)
         env = koomsg_env(
             tmp_path / "worker",
             KOOMSG_DATABASE_URL=scratch_pg_url,
@@ -180,7 +159,7 @@ async def scenario(
             KOOMSG_DISPATCH_INTERVAL="0.5",
             KOOMSG_BATCH_SIZE="50",
         )
-        yield Scenario(runtime, task.id, set(ids), env)
+        yield Scenario(runtime, task_id, ids, env)
     finally:
         await runtime.close()
 

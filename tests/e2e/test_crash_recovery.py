@@ -28,10 +28,9 @@ from sqlalchemy import func, select
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.tasks.models import SendingTask, TaskStatus
 from koomsg.runtime import Runtime
-from koomsg.testing.delivery import make_task
-from koomsg.testing.plugin import Api, make_test_settings, new_enterprise, sendable_setup
+from koomsg.testing.plugin import make_test_settings
 from koomsg.testing.smtp import ScriptedHandler, ScriptedSMTPServer
-from tests.e2e.e2e_support import KoomsgProcess, free_port, koomsg_env, wait_until
+from tests.e2e.e2e_support import KoomsgProcess, free_port, koomsg_env, started_task, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -58,28 +57,11 @@ def sink(make_smtp_server: Callable[..., ScriptedSMTPServer]) -> ScriptedSMTPSer
 
 async def _prepare(database_url: str, data_dir: Path) -> tuple[str, set[str], str]:
     """A started task of RECIPIENTS messages: (task id, message ids, public URL)."""
-    from koomsg.core.iam.keys import issue_key
-    from koomsg.core.principal import PrincipalKind
-    from koomsg.web.app import create_app
-
     settings = make_test_settings(database_url, data_dir, KOOMSG_BROKER_URL="")
     runtime = Runtime.build(settings)
     try:
-        async with runtime.db.transaction() as session:
-            _, operator = await issue_key(session, kind=PrincipalKind.OPERATOR, name="crash")
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            api = Api(client=client, keys={"operator": operator})
-            enterprise = await new_enterprise(api, "Crash Recovery")
-            api.key = enterprise.key
-            setup = await sendable_setup(api, runtime)
-        recipients = [f"r{i:04d}@example.net" for i in range(RECIPIENTS)]
-        task = await make_task(runtime, setup, enterprise.id, recipients)
-        async with runtime.db.session() as session:
-            ids = (
-                await session.execute(select(Message.id).where(Message.task_id == task.id))
-            ).scalars()  # type: ignore[arg-type]
-            return task.id, set(ids.all()), settings.public_url
+        task_id, ids = await started_task(runtime, "Crash Recovery", RECIPIENTS)
+        return task_id, ids, settings.public_url
     finally:
         await runtime.close()
 
