@@ -145,3 +145,46 @@ async def started_task(runtime: Any, enterprise_name: str, count: int) -> tuple[
     async with runtime.db.session() as session:
         ids = await session.execute(select(Message.id).where(Message.task_id == task.id))
         return task.id, set(ids.scalars().all())
+
+
+async def enterprise_and_operator(database_url: str, setup_dir: Path) -> tuple[str, str, str]:
+    """An enabled enterprise made in-process: (enterprise id, root key, operator key)."""
+    import httpx
+
+    from koomsg.core.iam.keys import issue_key
+    from koomsg.core.principal import PrincipalKind
+    from koomsg.runtime import Runtime
+    from koomsg.testing.plugin import Api, make_test_settings, new_enterprise
+    from koomsg.web.app import create_app
+
+    runtime = Runtime.build(make_test_settings(database_url, setup_dir))
+    try:
+        async with runtime.db.transaction() as session:
+            _, operator = await issue_key(session, kind=PrincipalKind.OPERATOR, name="e2e")
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://setup") as client:
+            made = await new_enterprise(Api(client=client, keys={"operator": operator}), "Twin")
+        return made.id, made.key, operator
+    finally:
+        await runtime.close()
+
+
+async def serve_and_wait(spawn: Callable[..., KoomsgProcess], env: dict[str, str]) -> str:
+    """``koomsg serve`` on a free loopback port, once it answers /healthz: its base URL."""
+    import httpx
+
+    port = free_port()
+    process = spawn(["serve", "--port", str(port)], env)
+    url = f"http://127.0.0.1:{port}"
+
+    async def healthy() -> bool:
+        if not process.alive():
+            raise AssertionError(f"koomsg serve exited:\n{process.tail()}")
+        try:
+            async with httpx.AsyncClient() as client:
+                return (await client.get(f"{url}/healthz", timeout=1)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    await wait_until(healthy, within=60, what="koomsg serve to answer /healthz")
+    return url
