@@ -34,6 +34,7 @@ from koomsg.schema.recipients.queries import RecipientQuery
 from koomsg.schema.stats.queries import StatsQuery
 from koomsg.schema.suppression.mutations import SuppressionMutation
 from koomsg.schema.suppression.queries import SuppressionQuery
+from koomsg.schema.tasks.batch import BatchSendMutation
 from koomsg.schema.tasks.mutations import TaskMutation
 from koomsg.schema.tasks.queries import TaskQuery
 from koomsg.schema.tasks.subscriptions import TaskSubscription
@@ -63,6 +64,7 @@ MUTATIONS: tuple[type, ...] = (
     AddressMutation,
     SuppressionMutation,
     TaskMutation,
+    BatchSendMutation,
     BillingMutation,
     RateLimitMutation,
 )

@@ -4,6 +4,7 @@ IAM users denied one action, and paths through the served schema."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -81,12 +82,18 @@ def root_arguments(tenant: Tenant) -> dict[str, str]:
         "sendingDetails": f"(filter: {window})",
         "priceQuote": f'(offerId: "{tenant.offer_id}")',
         "previewTemplate": f'(id: "{tenant.template_id}")',
+        "sendEmails": (
+            f'(inputs: [{{templateId: "{tenant.template_id}", senderAddressId: '
+            f'"{tenant.address_id}", subject: "Walk", to: "walk@example.org"}}])'
+        ),
     }
 
 
-# Mutations a walk may run (each run makes something new), with their arguments.
-MUTATION_ARGUMENTS = {
-    "createSenderDomain": lambda n: f'(input: {{name: "walk{n}.example.com"}})',
+# Mutations a walk may run (each run makes something new), with their arguments
+# (from the run's number and the tenant's ``root_arguments``).
+MUTATION_ARGUMENTS: dict[str, Callable[[int, dict[str, str]], str]] = {
+    "createSenderDomain": lambda n, _: f'(input: {{name: "walk{n}.example.com"}})',
+    "sendEmails": lambda _, arguments: arguments["sendEmails"],
 }
 
 Step = tuple[GraphQLObjectType, str]  # (parent type, field name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +48,15 @@ class EmailRequest:
     to: str
     params: Any = None
     idempotency_key: str | None = None
+
+
+@dataclass
+class SendLookups:
+    """Templates and senders already found sendable in this request: a batch of 100 messages
+    to one template looks it up once, not a hundred times."""
+
+    templates: dict[str, Any] = field(default_factory=dict)
+    senders: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 def param_values(
@@ -158,7 +167,12 @@ async def _claim_key(
 
 
 async def send_email(
-    session: AsyncSession, *, principal: Principal, request: EmailRequest, now: datetime
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    request: EmailRequest,
+    now: datetime,
+    lookups: SendLookups | None = None,
 ) -> Message:
     enterprise_id = principal.require_enterprise()
     key = clean_key(request.idempotency_key)
@@ -167,12 +181,20 @@ async def send_email(
         first = await _replay(session, principal=principal, key=key, digest=digest, now=now)
         if first is not None:
             return first
-    template = await get_sendable_template(
-        session, principal=principal, template_id=request.template_id
-    )
-    address, domain = await sendable_sender(
-        session, principal=principal, address_id=request.sender_address_id
-    )
+    lookups = lookups or SendLookups()
+    template = lookups.templates.get(request.template_id)
+    if template is None:
+        template = await get_sendable_template(
+            session, principal=principal, template_id=request.template_id
+        )
+        lookups.templates[request.template_id] = template
+    sender = lookups.senders.get(request.sender_address_id)
+    if sender is None:
+        sender = await sendable_sender(
+            session, principal=principal, address_id=request.sender_address_id
+        )
+        lookups.senders[request.sender_address_id] = sender
+    address, domain = sender
     subject = clean_subject(request.subject, template.params)
     recipient = normalise_recipient(request.to, field="to")
     values = param_values(template.params, request.params, parse_params(subject, field="subject"))
