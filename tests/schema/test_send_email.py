@@ -70,7 +70,7 @@ async def test_idempotency_key_returns_the_first_message(
         {"params": {"name": "B", "code": 1}},
     ):
         reused = await api(SEND, email(setup, idempotencyKey="order-17", **changed))
-        reused.error("CONFLICT", "idempotencyKey")
+        reused.error("CONFLICT", "input.idempotencyKey")
     assert await count_rows(runtime, "message") == 1
     other = (await api(SEND, email(setup, idempotencyKey="order-18"))).ok()["sendEmail"]
     assert other["messageId"] != first["messageId"]

@@ -126,7 +126,8 @@ async def _replay(
         raise Conflict(
             "this idempotency key was used for another email (other template, sender, subject, "
             "recipient or params): use a new key for a new email",
-            field="idempotencyKey",
+            # The issue's and the hosted APIs' name for it: the key inside sendEmail's input.
+            field="input.idempotencyKey",
         )
     return await owned(
         session,
