@@ -76,8 +76,16 @@ class KoomsgGraphQL(GraphQL):  # type: ignore[type-arg]
             decoded = json.loads(data)
         except RecursionError:
             raise HTTPException(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        except (UnicodeDecodeError, ValueError):
+            raise HTTPException(400, "the body is not JSON (UTF-8)") from None
         if json_depth(decoded) > MAX_JSON_DEPTH:
             raise HTTPException(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        if not isinstance(decoded, dict):
+            # Strawberry reads fields of it (a null or a list body used to be a 500);
+            # multipart's operations and map are objects too.
+            raise HTTPException(
+                400, 'a GraphQL request is a JSON object, e.g. {"query": "{ me { name } }"}'
+            )
         return decoded
 
     async def render_graphql_ide(self, request: Request) -> Response:

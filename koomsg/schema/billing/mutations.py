@@ -69,7 +69,7 @@ class BillingMutation:
         description="Set the monthly cap on pay-per-use emails (null removes it). Beyond the cap, "
         'messages are REJECTED with "quota exceeded" instead of being billed.'
     )
-    async def set_pay_per_use_cap(self, info: Info, cap: int | None) -> Enterprise:
+    async def set_pay_per_use_cap(self, info: Info, cap: int | None = None) -> Enterprise:
         async with info.context.write("KooMessage:billing:update") as (session, principal):
             return Enterprise.from_row(
                 await billing.set_pay_per_use_cap(session, principal=principal, cap=cap)
