@@ -9,10 +9,13 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from koomsg.config import ConfigError, Settings, load_settings
 from koomsg.plugins.manager import PluginLoadError
+
+if TYPE_CHECKING:
+    from koomsg.core.db import Database
 
 log = logging.getLogger("koomsg")
 
@@ -35,6 +38,15 @@ def _runtime_or_exit(settings: Settings, broker: Any = None) -> Any:
         raise SystemExit(2) from None
 
 
+def _open_database(settings: Settings) -> Database:
+    """The one way the CLI opens the database: every model module loaded first, so foreign keys
+    resolve at flush whichever subcommand runs."""
+    import koomsg.core.models  # noqa: F401
+    from koomsg.core.db import Database
+
+    return Database(settings.database_url)
+
+
 def cmd_db_upgrade(_: argparse.Namespace) -> int:
     from koomsg.migrations import upgrade
 
@@ -45,12 +57,10 @@ def cmd_db_upgrade(_: argparse.Namespace) -> int:
 
 
 async def _create_operator_key(settings: Settings, name: str) -> str:
-    import koomsg.core.models  # noqa: F401  (every table, so foreign keys resolve at flush)
-    from koomsg.core.db import Database
     from koomsg.core.iam.keys import issue_key
     from koomsg.core.principal import PrincipalKind
 
-    db = Database(settings.database_url)
+    db = _open_database(settings)
     try:
         async with db.transaction() as session:
             _, secret = await issue_key(session, kind=PrincipalKind.OPERATOR, name=name)
@@ -72,10 +82,8 @@ def cmd_operator_create_key(args: argparse.Namespace) -> int:
 
 
 async def _with_session(settings: Settings, work: Any) -> Any:
-    import koomsg.core.models  # noqa: F401  (every table, so foreign keys resolve at flush)
-    from koomsg.core.db import Database
 
-    db = Database(settings.database_url)
+    db = _open_database(settings)
     try:
         async with db.transaction() as session:
             return await work(session)
@@ -159,7 +167,6 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
 
     from koomsg.config import SECRET_KEY_FILE, write_key_file
     from koomsg.core.crypto import BadToken
-    from koomsg.core.db import Database
     from koomsg.core.rotation import reencrypt_stored_secrets
     from koomsg.migrations import upgrade
 
@@ -180,7 +187,7 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
 
     async def rotate() -> tuple[int, int]:
-        db = Database(settings.database_url)
+        db = _open_database(settings)
         try:
             done = await reencrypt_stored_secrets(db, settings.secret_keys)
         finally:

@@ -237,3 +237,10 @@ def test_a_revoked_key_is_refused_by_another_process(
     finally:
         assert one.terminate() == 0
         assert two.terminate() == 0
+
+
+def test_secrets_rotate_runs_on_a_fresh_database(tmp_path: Path) -> None:
+    env = koomsg_env(tmp_path / "var")
+    result = run(["secrets", "rotate"], env)
+    assert result.returncode == 0, result.stderr
+    assert "re-encrypted" in result.stdout
