@@ -140,7 +140,9 @@ async def _walk_one(
         schema, schema.mutation_type, set(MUTATION_ARGUMENTS), parent_name, avoid
     ):  # type: ignore[arg-type]
         counter[0] += 1
-        candidates.append(("mutation", steps, MUTATION_ARGUMENTS[steps[0][1]](counter[0], arguments)))
+        candidates.append(
+            ("mutation", steps, MUTATION_ARGUMENTS[steps[0][1]](counter[0], arguments))
+        )
     assert candidates, f"no root field reaches {parent_name}: add its arguments to the walk"
     stopped_at_root = []
     for operation, steps, args in sorted(candidates, key=lambda c: len(c[1])):
