@@ -6,7 +6,6 @@ import strawberry
 
 from koomsg.core.clock import utcnow
 from koomsg.core.tasks import batch_send
-from koomsg.core.tasks.transactional import EmailRequest
 from koomsg.schema.context import Info
 from koomsg.schema.tasks.types import SendEmailInput, SendingDetail
 
@@ -26,17 +25,6 @@ class SendEmailResult:
     error_message: str | None = None
 
 
-def _request(item: SendEmailInput) -> EmailRequest:
-    return EmailRequest(
-        template_id=item.template_id,
-        sender_address_id=item.sender_address_id,
-        subject=item.subject,
-        to=item.to,
-        params=item.params,
-        idempotency_key=item.idempotency_key,
-    )
-
-
 @strawberry.type
 class BatchSendMutation:
     @strawberry.mutation(
@@ -45,7 +33,7 @@ class BatchSendMutation:
         "keys work per item, as with sendEmail."
     )
     async def send_emails(self, info: Info, inputs: list[SendEmailInput]) -> list[SendEmailResult]:
-        requests = [_request(item) for item in inputs]
+        requests = [item.to_request() for item in inputs]
         async with info.context.write("KooMessage:email:send") as (session, principal):
             outcomes = await batch_send.send_emails(
                 session, principal=principal, requests=requests, now=utcnow()

@@ -66,14 +66,7 @@ class TaskMutation:
         "repeating the call within 24 hours returns the first message."
     )
     async def send_email(self, info: Info, input: SendEmailInput) -> SendingDetail:
-        request = transactional.EmailRequest(
-            template_id=input.template_id,
-            sender_address_id=input.sender_address_id,
-            subject=input.subject,
-            to=input.to,
-            params=input.params,
-            idempotency_key=input.idempotency_key,
-        )
+        request = input.to_request()
         async with info.context.write("KooMessage:email:send") as (session, principal):
             message = await transactional.send_email(
                 session, principal=principal, request=request, now=utcnow()

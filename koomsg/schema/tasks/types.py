@@ -8,7 +8,7 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from koomsg.core.delivery import models as delivery
-from koomsg.core.tasks import models
+from koomsg.core.tasks import models, transactional
 from koomsg.core.tasks import service as tasks
 from koomsg.core.tasks.addresses import display_address
 from koomsg.core.tasks.details import DetailFilter
@@ -347,3 +347,14 @@ class SendEmailInput:
         description="At most 255 characters. The same key within 24 hours returns the first "
         "message instead of sending again.",
     )
+
+    def to_request(self) -> transactional.EmailRequest:
+        """What core's sendEmail and sendEmails take from one input."""
+        return transactional.EmailRequest(
+            template_id=self.template_id,
+            sender_address_id=self.sender_address_id,
+            subject=self.subject,
+            to=self.to,
+            params=self.params,
+            idempotency_key=self.idempotency_key,
+        )
