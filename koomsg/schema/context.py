@@ -32,6 +32,7 @@ from koomsg.core.iam import keys
 from koomsg.core.iam.permissions import EffectivePermissions
 from koomsg.core.iam.service import authorize
 from koomsg.core.principal import Principal
+from koomsg.core.tenancy.suspension import ensure_not_suspended
 from koomsg.runtime import Runtime
 
 
@@ -110,6 +111,8 @@ class Context:
         try:
             async with self.runtime.db.transaction() as session:
                 principal = await self.principal(session)
+                # Every mutation comes through here: one check holds a suspended tenant.
+                await ensure_not_suspended(session, principal)
                 if not self_service:
                     await authorize(session, principal=principal, action=action)
                 yield session, principal

@@ -18,6 +18,7 @@ from graphql.language import ArgumentNode, DocumentNode, ObjectFieldNode, Variab
 from strawberry.extensions import SchemaExtension
 
 from koomsg.core.errors import KoomsgError
+from koomsg.core.tenancy.suspension import Suspended
 
 log = logging.getLogger("koomsg.api")
 
@@ -30,6 +31,8 @@ def map_error(
         extensions: dict[str, object] = {"code": original.code}
         if original.field:
             extensions["field"] = original.field
+        if isinstance(original, Suspended):
+            extensions["reason"] = original.reason
         return GraphQLError(original.message, path=error.path, extensions=extensions)
     if original is None or isinstance(original, GraphQLError):
         # Parse, validation and variable coercion errors: the request itself is wrong.

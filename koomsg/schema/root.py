@@ -42,6 +42,7 @@ from koomsg.schema.templates.mutations import TemplateMutation
 from koomsg.schema.templates.queries import TemplateQuery
 from koomsg.schema.tenancy.mutations import TenancyMutation
 from koomsg.schema.tenancy.queries import TenancyQuery
+from koomsg.schema.tenancy.suspension import SuspensionMutation
 
 QUERIES: tuple[type, ...] = (
     TenancyQuery,
@@ -58,6 +59,7 @@ QUERIES: tuple[type, ...] = (
 )
 MUTATIONS: tuple[type, ...] = (
     TenancyMutation,
+    SuspensionMutation,
     IamMutation,
     TemplateMutation,
     DomainMutation,

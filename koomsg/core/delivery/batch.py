@@ -29,6 +29,7 @@ from koomsg.core.delivery.recorder import outcome_writer
 from koomsg.core.delivery.send import send_all
 from koomsg.core.recipients.service import suppressed_among
 from koomsg.core.tenancy.models import Enterprise
+from koomsg.core.tenancy.suspension import not_suspended
 from koomsg.plugins.manager import call_first
 from koomsg.plugins.types import BillingReservation, EnterpriseInfo
 
@@ -124,6 +125,8 @@ async def _claim(
                     MESSAGE.c.id.in_(list(message_ids)),
                     MESSAGE.c.status == MessageStatus.TO_SEND,
                     MESSAGE.c.lease_token == token,
+                    # Enqueued before a suspension: left TO_SEND for after resumeEnterprise.
+                    not_suspended(MESSAGE.c.enterprise_id),
                 )
                 .values(
                     status=MessageStatus.SENDING,

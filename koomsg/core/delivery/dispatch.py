@@ -22,6 +22,7 @@ from koomsg.core.clock import utcnow
 from koomsg.core.delivery.context import DeliveryContext
 from koomsg.core.delivery.models import Message, MessageStatus
 from koomsg.core.tasks.models import SendingTask, TaskStatus
+from koomsg.core.tenancy.suspension import not_suspended
 
 MESSAGE = Message.__table__  # type: ignore[attr-defined]
 Enqueue = Callable[[str, list[str]], None]
@@ -77,7 +78,12 @@ async def _claim_due(
     owner = MESSAGE.c.task_id.is_(None) if task_id is None else MESSAGE.c.task_id == task_id
     due = (
         select(MESSAGE.c.id)
-        .where(owner, MESSAGE.c.status == MessageStatus.TO_SEND, MESSAGE.c.dispatch_after <= now)
+        .where(
+            owner,
+            MESSAGE.c.status == MessageStatus.TO_SEND,
+            MESSAGE.c.dispatch_after <= now,
+            not_suspended(MESSAGE.c.enterprise_id),
+        )
         .order_by(MESSAGE.c.dispatch_after)
         .limit(limit)
     )

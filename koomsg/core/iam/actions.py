@@ -26,6 +26,10 @@ _OPERATOR = [
         "Set an enterprise's real-name verification and industry class",
     ),
     ("KooMessage:enterprise:list", "List enterprises"),
+    (
+        "KooMessage:enterprise:suspend",
+        "Suspend or resume an enterprise (its writes and sending stop; nothing is lost)",
+    ),
     ("KooMessage:enterpriseKey:create", "Create an enterprise root access key"),
     (
         "KooMessage:enterpriseRateLimit:update",

@@ -17,6 +17,7 @@ from koomsg.core.clock import utcnow
 from koomsg.core.db import Database
 from koomsg.core.delivery.service import start_task
 from koomsg.core.tasks.models import SendingTask, TaskStatus
+from koomsg.core.tenancy.suspension import not_suspended
 
 BATCH = 100
 
@@ -27,7 +28,12 @@ async def start_due_tasks(db: Database, *, now: datetime | None = None, limit: i
     async with db.session() as session:
         due = (
             select(SendingTask.id)
-            .where(SendingTask.status == TaskStatus.SCHEDULED, col(SendingTask.scheduled_at) <= now)
+            .where(
+                SendingTask.status == TaskStatus.SCHEDULED,
+                col(SendingTask.scheduled_at) <= now,
+                # A suspended enterprise's due tasks stay SCHEDULED and start after its resume.
+                not_suspended(col(SendingTask.enterprise_id)),
+            )
             .order_by(col(SendingTask.scheduled_at))
             .limit(limit)
         )
@@ -42,6 +48,7 @@ async def start_due_tasks(db: Database, *, now: datetime | None = None, limit: i
                     col(SendingTask.id) == task_id,
                     col(SendingTask.status) == TaskStatus.SCHEDULED,
                     col(SendingTask.scheduled_at) <= now,
+                    not_suspended(col(SendingTask.enterprise_id)),
                 )
                 .values(status=TaskStatus.SENDING, started_at=now)
             )

@@ -29,4 +29,7 @@ class Enterprise(SQLModel, table=True):
     # The operators' override of the API rate limit (core/ratelimits/); None: the defaults.
     rate_limit_rps: int | None = None
     rate_limit_burst: int | None = None
+    # Set by an operator's suspendEnterprise (core/tenancy/suspension.py); None: not suspended.
+    suspended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    suspended_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

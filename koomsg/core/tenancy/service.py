@@ -56,8 +56,24 @@ async def get_enterprise(session: AsyncSession, *, enterprise_id: str) -> Enterp
     return enterprise
 
 
-async def list_enterprises(session: AsyncSession) -> list[Enterprise]:
-    return list((await session.exec(select(Enterprise).order_by(Enterprise.id))).all())
+# Without ``first`` the list is every enterprise up to this bound (operators' tools that
+# predate paging read it whole); with it, a page of at most MAX_PAGE_SIZE.
+MAX_UNPAGED = 1000
+
+
+async def list_enterprises(
+    session: AsyncSession, *, first: int | None = None, after: str | None = None
+) -> list[Enterprise]:
+    """Oldest first; ``after`` is the id of the last enterprise of the previous page."""
+    from koomsg.core.pagination import page_size
+
+    statement = select(Enterprise).order_by(Enterprise.id)
+    if after is not None:
+        if not 1 <= len(after) <= 64:
+            raise BadInput("after", "after is the id of the last enterprise of the previous page")
+        statement = statement.where(Enterprise.id > after)
+    limit = MAX_UNPAGED if first is None else page_size(first)
+    return list((await session.exec(statement.limit(limit))).all())
 
 
 async def set_verification(

@@ -18,7 +18,14 @@ class TenancyQuery:
                 enterprise = Enterprise.from_row(row)
             return Principal(kind=principal.kind, name=principal.name, enterprise=enterprise)
 
-    @strawberry.field(description="Operators: every enterprise of the platform.")
-    async def enterprises(self, info: Info) -> list[Enterprise]:
+    @strawberry.field(
+        description="Operators: the enterprises of the platform, oldest first. `first` (at most "
+        "100) makes a page; `after` is the id of the last enterprise of the previous page. "
+        "Without `first`: up to 1 000."
+    )
+    async def enterprises(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> list[Enterprise]:
         async with info.context.read("KooMessage:enterprise:list") as (session, _):
-            return [Enterprise.from_row(row) for row in await tenancy.list_enterprises(session)]
+            rows = await tenancy.list_enterprises(session, first=first, after=after)
+            return [Enterprise.from_row(row) for row in rows]

@@ -30,6 +30,13 @@ class Enterprise(Node):
     industry_class: IndustryClass
     service_enabled: bool = strawberry.field(description="KooMessage enabled (terms accepted).")
     created_at: datetime
+    suspended: bool = strawberry.field(
+        default=False,
+        description="Suspended by an operator: mutations answer SUSPENDED, sending waits.",
+    )
+    suspended_reason: str | None = strawberry.field(
+        default=None, description="Why, as the operator wrote it; null when not suspended."
+    )
     _row: strawberry.Private[EnterpriseRow | None] = None
 
     @strawberry.field(
@@ -51,6 +58,8 @@ class Enterprise(Node):
             industry_class=row.industry_class,
             service_enabled=row.service_enabled,
             created_at=row.created_at,
+            suspended=row.suspended_at is not None,
+            suspended_reason=row.suspended_reason,
         )
 
 
