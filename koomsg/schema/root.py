@@ -43,7 +43,6 @@ from koomsg.schema.templates.queries import TemplateQuery
 from koomsg.schema.tenancy.mutations import TenancyMutation
 from koomsg.schema.tenancy.queries import TenancyQuery
 from koomsg.schema.tenancy.suspension import SuspensionMutation
-from koomsg.schema.text_guard import NulTextGuard
 
 QUERIES: tuple[type, ...] = (
     TenancyQuery,
@@ -102,7 +101,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=depth),
             lambda: MaxAliasesLimiter(max_alias_count=aliases),
             lambda: MaxTokensLimiter(max_token_count=tokens),
-            NulTextGuard,
             # Last: it validates with the rules the limiters above added, then counts.
             lambda: QueryCostLimiter(max_cost=cost),
         ],
