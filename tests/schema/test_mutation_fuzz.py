@@ -210,3 +210,25 @@ async def test_no_request_body_fails_badly(api: Api, enterprise: EnterpriseHandl
         )
         assert response.status_code < 500, body[:200]
         assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("operation", "as_operator", "field"),
+    [
+        ('mutation { revokeAccessKey(id: "k\\u0000") { id } }', False, "id"),
+        ('mutation { removeSuppression(address: "a\\u0000@example.org") }', False, "address"),
+        ('mutation { retirePackageOffer(id: "o\\u0000") { id } }', True, "id"),
+        (
+            'mutation { setEnterpriseVerification(enterpriseId: "e\\u0000", '
+            "realNameVerified: true, industryClass: NON_SENSITIVE) { id } }",
+            True,
+            "enterpriseId",
+        ),
+    ],
+)
+async def test_a_nul_in_an_id_names_nothing(
+    api: Api, enterprise: EnterpriseHandle, operation: str, as_operator: bool, field: str
+) -> None:
+    # PostgreSQL cannot compare text with U+0000: these were 500s there (found by the fuzz).
+    key = api.keys["operator"] if as_operator else None
+    (await api(operation, key=key)).error("NOT_FOUND", field)

@@ -20,7 +20,7 @@ from koomsg.core.errors import BadInput, Conflict, NotFound, PreconditionFailed
 from koomsg.core.idempotency import IDEMPOTENCY_WINDOW, clean_key
 from koomsg.core.ids import new_id
 from koomsg.core.principal import Principal
-from koomsg.core.tenancy.ownership import owned
+from koomsg.core.tenancy.ownership import could_name_a_row, owned
 
 MAX_QUANTITY = 100
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -64,7 +64,8 @@ async def create_offer(
 async def get_offer(
     session: AsyncSession, *, offer_id: str, field: str = "offerId", on_sale: bool = False
 ) -> PackageOffer:
-    offer = await session.get(PackageOffer, offer_id)
+    named = could_name_a_row(PackageOffer, offer_id)
+    offer = await session.get(PackageOffer, offer_id) if named else None
     if offer is None or (on_sale and offer.retired_at is not None):
         raise NotFound("no such package offer", field=field)
     return offer

@@ -31,6 +31,7 @@ from koomsg.core.iam.grants import require_held
 from koomsg.core.iam.models import AccessKey, IamUser
 from koomsg.core.notices import changed, key_topic
 from koomsg.core.principal import Principal, PrincipalKind
+from koomsg.core.tenancy.ownership import could_name_a_row
 
 MAX_ACTIVE_PER_USER = 2
 LIST = "KooMessage:accessKey:list"
@@ -104,7 +105,7 @@ async def list_keys(
 
 async def revoke(session: AsyncSession, *, principal: Principal, key_id: str) -> AccessKey:
     """Revoke one of the enterprise's keys; revoking a revoked key changes nothing."""
-    key = await session.get(AccessKey, key_id)
+    key = await session.get(AccessKey, key_id) if could_name_a_row(AccessKey, key_id) else None
     if key is None or key.enterprise_id != principal.require_enterprise():
         raise NotFound("no such access key", field="id")
     if key.kind == PrincipalKind.ENTERPRISE_ROOT and principal.kind != key.kind:
@@ -150,7 +151,7 @@ async def operator_list(
 
 async def operator_revoke(session: AsyncSession, *, key_id: str) -> AccessKey:
     """Revoke any key, operator keys included (the operator CLI)."""
-    key = await session.get(AccessKey, key_id)
+    key = await session.get(AccessKey, key_id) if could_name_a_row(AccessKey, key_id) else None
     if key is None:
         raise NotFound(f"no such access key {key_id!r}", field="keyId")
     return await revoke_row(session, key)

@@ -92,6 +92,9 @@ async def add_manual(
 
 
 async def remove(session: AsyncSession, *, principal: Principal, address: str) -> str:
+    if "\x00" in address:
+        # No stored address holds a NUL, and PostgreSQL would refuse the comparison.
+        raise NotFound("this address is not on the suppression list", field="address")
     entry = (
         await session.exec(
             select(Suppression).where(

@@ -17,6 +17,7 @@ from koomsg.core.templates.models import (
     TemplateStatus,
 )
 from koomsg.core.templates.revisions import get_revision
+from koomsg.core.tenancy.ownership import could_name_a_row
 from koomsg.core.tenancy.service import get_enterprise
 from koomsg.plugins.manager import call_first
 from koomsg.plugins.types import (
@@ -121,8 +122,10 @@ async def _awaiting(
 ) -> tuple[Template, TemplateRevision]:
     # Locked: an edit committing meanwhile would otherwise have its status (and an earlier
     # approval its approved_revision) overwritten by this decision.
-    template = await session.get(
-        Template, template_id, with_for_update=True, populate_existing=True
+    template = (
+        await session.get(Template, template_id, with_for_update=True, populate_existing=True)
+        if could_name_a_row(Template, template_id)
+        else None
     )
     if template is None:
         raise NotFound("no such template", field="id")

@@ -7,7 +7,7 @@ give the same NOT_FOUND, so ids never reveal what other tenants have.
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import inspect
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,7 +24,7 @@ class TenantRow(Protocol):
 RowT = TypeVar("RowT", bound=TenantRow)
 
 
-def _could_name_a_row(model: type[TenantRow], row_id: str) -> bool:
+def could_name_a_row(model: type[Any], row_id: str) -> bool:
     # An id the key column cannot hold names nothing; asking PostgreSQL anyway fails on NUL
     # ("invalid byte sequence"), which would surface as an internal error instead of NOT_FOUND.
     [key] = inspect(model).primary_key
@@ -48,7 +48,7 @@ async def owned(
     Like ``session.get``, a row already in the session is returned without a query.
     """
     enterprise_id = principal.require_enterprise()
-    row = await session.get(model, row_id) if _could_name_a_row(model, row_id) else None
+    row = await session.get(model, row_id) if could_name_a_row(model, row_id) else None
     if row is None or row.enterprise_id != enterprise_id:
         raise NotFound(message, field=field)
     return row

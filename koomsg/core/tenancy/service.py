@@ -11,6 +11,7 @@ from koomsg.core.iam.models import Policy
 from koomsg.core.iam.policy import FULL_ACCESS_DOCUMENT, FULL_ACCESS_NAME
 from koomsg.core.principal import Principal
 from koomsg.core.tenancy.models import Enterprise, IndustryClass
+from koomsg.core.tenancy.ownership import could_name_a_row
 
 
 def _clean_name(name: str) -> str:
@@ -50,7 +51,8 @@ async def create_enterprise(
 
 
 async def get_enterprise(session: AsyncSession, *, enterprise_id: str) -> Enterprise:
-    enterprise = await session.get(Enterprise, enterprise_id)
+    named = could_name_a_row(Enterprise, enterprise_id)
+    enterprise = await session.get(Enterprise, enterprise_id) if named else None
     if enterprise is None:
         raise NotFound("no such enterprise", field="enterpriseId")
     return enterprise
@@ -69,7 +71,7 @@ async def list_enterprises(
 
     statement = select(Enterprise).order_by(Enterprise.id)
     if after is not None:
-        if not 1 <= len(after) <= 64:
+        if not could_name_a_row(Enterprise, after):
             raise BadInput("after", "after is the id of the last enterprise of the previous page")
         statement = statement.where(Enterprise.id > after)
     limit = MAX_UNPAGED if first is None else page_size(first)

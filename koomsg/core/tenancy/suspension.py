@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from koomsg.core.errors import BadInput, KoomsgError, NotFound
+from koomsg.core.errors import BadInput, KoomsgError
 from koomsg.core.principal import Principal
 from koomsg.core.tenancy.models import Enterprise
 
@@ -56,10 +56,9 @@ async def ensure_not_suspended(session: AsyncSession, principal: Principal) -> N
 
 
 async def _enterprise(session: AsyncSession, enterprise_id: str) -> Enterprise:
-    row = await session.get(Enterprise, enterprise_id)
-    if row is None:
-        raise NotFound("no such enterprise", field="enterpriseId")
-    return row
+    from koomsg.core.tenancy.service import get_enterprise
+
+    return await get_enterprise(session, enterprise_id=enterprise_id)
 
 
 async def suspend_enterprise(
