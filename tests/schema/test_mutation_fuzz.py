@@ -21,20 +21,16 @@ from graphql import (
     GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
-    GraphQLObjectType,
     GraphQLScalarType,
-    GraphQLSchema,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from koomsg.runtime import Runtime
-from koomsg.schema.root import build_schema
 from koomsg.testing.plugin import Api, EnterpriseHandle, sendable_setup
+from tests.schema.mutation_walk import MUTATIONS, SCHEMA, mutation_document
 
 EXAMPLES = int(os.environ.get("KOOMSG_FUZZ_EXAMPLES", "12"))
-SCHEMA: GraphQLSchema = build_schema()._schema
-MUTATIONS = sorted(SCHEMA.mutation_type.fields)  # type: ignore[union-attr]
 
 # Text a hostile or careless client sends: control characters, NUL, markup,
 # template syntax, header injection, right-to-left marks, very long values.
@@ -124,18 +120,6 @@ def values_for(type_: GraphQLInputType, ids: list[str], depth: int = 0) -> st.Se
     return scalar_values(type_, ids)
 
 
-def operation(name: str) -> str:
-    field = SCHEMA.mutation_type.fields[name]  # type: ignore[union-attr]
-    declared = ", ".join(f"${arg}: {field.args[arg].type}" for arg in field.args)
-    passed = ", ".join(f"{arg}: ${arg}" for arg in field.args)
-    returned = field.type
-    while isinstance(returned, GraphQLNonNull | GraphQLList):
-        returned = returned.of_type
-    selection = " { __typename }" if isinstance(returned, GraphQLObjectType) else ""
-    head = f"mutation Fuzz({declared})" if declared else "mutation Fuzz"
-    return f"{head} {{ {name}{f'({passed})' if passed else ''}{selection} }}"
-
-
 def arguments(name: str, ids: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     field = SCHEMA.mutation_type.fields[name]  # type: ignore[union-attr]
     typed = st.fixed_dictionaries({arg: values_for(a.type, ids) for arg, a in field.args.items()})
@@ -164,7 +148,7 @@ async def known_ids(api: Api, enterprise: EnterpriseHandle, runtime: Runtime) ->
 async def test_no_argument_makes_a_mutation_fail_badly(
     mutation: str, api: Api, known_ids: list[str]
 ) -> None:
-    query = operation(mutation)
+    query = mutation_document(mutation)
     # The enterprise root reaches the tenant's resolvers; the operator the operators' ones.
     keys = [api.key, api.keys["operator"]]
 

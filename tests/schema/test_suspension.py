@@ -12,7 +12,6 @@ from graphql import (
     GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
-    GraphQLObjectType,
     GraphQLScalarType,
 )
 
@@ -20,9 +19,9 @@ from koomsg.core.clock import utcnow
 from koomsg.core.delivery.dispatch import dispatch_due
 from koomsg.core.tasks.scheduler import start_due_tasks
 from koomsg.runtime import Runtime
-from koomsg.schema.root import build_schema
 from koomsg.testing.plugin import Api, EnterpriseHandle, SendableSetup, sendable_setup
 from tests.schema.iam_support import doc, member
+from tests.schema.mutation_walk import MUTATIONS, SCHEMA, mutation_document
 
 SUSPEND = """mutation($id: ID!, $reason: String!) {
   suspendEnterprise(enterpriseId: $id, reason: $reason) { id suspended suspendedReason } }"""
@@ -34,8 +33,6 @@ CREATE_TASK = """mutation($input: CreateSendingTaskInput!) {
   createSendingTask(input: $input) { id status } }"""
 TASK = "query($id: ID!) { node(id: $id) { ... on SendingTask { status counts { toSend } } } }"
 REASON = "unpaid invoice 2026-11"
-SCHEMA = build_schema()._schema
-MUTATIONS = sorted(SCHEMA.mutation_type.fields)  # type: ignore[union-attr]
 
 
 def some_value(type_: GraphQLInputType) -> Any:
@@ -65,16 +62,7 @@ def some_value(type_: GraphQLInputType) -> Any:
 
 def mutation_call(name: str) -> tuple[str, dict[str, Any]]:
     field = SCHEMA.mutation_type.fields[name]  # type: ignore[union-attr]
-    declared = ", ".join(f"${arg}: {field.args[arg].type}" for arg in field.args)
-    passed = ", ".join(f"{arg}: ${arg}" for arg in field.args)
-    returned = field.type
-    while isinstance(returned, GraphQLNonNull | GraphQLList):
-        returned = returned.of_type
-    selection = " { __typename }" if isinstance(returned, GraphQLObjectType) else ""
-    head = f"mutation({declared})" if declared else "mutation"
-    call = f"{name}({passed})" if passed else name
-    variables = {arg: some_value(a.type) for arg, a in field.args.items()}
-    return f"{head} {{ {call}{selection} }}", variables
+    return mutation_document(name), {arg: some_value(a.type) for arg, a in field.args.items()}
 
 
 @pytest.fixture
