@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from koomsg.core.errors import BadInput, KoomsgError
 from koomsg.core.principal import Principal
 from koomsg.core.tenancy.models import Enterprise
+from koomsg.core.tenancy.service import get_enterprise
 
 MAX_REASON = 500
 
@@ -55,19 +56,13 @@ async def ensure_not_suspended(session: AsyncSession, principal: Principal) -> N
         raise Suspended(reason)
 
 
-async def _enterprise(session: AsyncSession, enterprise_id: str) -> Enterprise:
-    from koomsg.core.tenancy.service import get_enterprise
-
-    return await get_enterprise(session, enterprise_id=enterprise_id)
-
-
 async def suspend_enterprise(
     session: AsyncSession, *, enterprise_id: str, reason: str, now: datetime
 ) -> Enterprise:
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON or any(ord(c) < 32 for c in reason):
         raise BadInput("reason", f"a reason has 1 to {MAX_REASON} characters on one line")
-    row = await _enterprise(session, enterprise_id)
+    row = await get_enterprise(session, enterprise_id=enterprise_id)
     # Suspending again only updates the reason; the first time stays.
     row.suspended_at = row.suspended_at or now
     row.suspended_reason = reason
@@ -77,7 +72,7 @@ async def suspend_enterprise(
 
 
 async def resume_enterprise(session: AsyncSession, *, enterprise_id: str) -> Enterprise:
-    row = await _enterprise(session, enterprise_id)
+    row = await get_enterprise(session, enterprise_id=enterprise_id)
     row.suspended_at = None
     row.suspended_reason = None
     session.add(row)
